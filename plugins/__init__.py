@@ -1,0 +1,1 @@
+"""Built-in regsim plugins, registered through the ``regsim`` entry-point group like any other."""

@@ -1,0 +1,138 @@
+"""Built-in metrics for linear models: errors, sparsity and the theory side by side.
+
+Each metric returns, per output column, one value per cell of the group; a
+metric that does not apply (no linear weights, no theory, a classification
+task) returns ``None`` for its columns, stored as nulls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import regsim
+from regsim import Evaluation, Metric
+
+
+def _regression(ev: Evaluation) -> bool:
+    return ev.data.task == "regression"
+
+
+class TrainMSE(Metric):
+    """Mean squared error on the training rows."""
+
+    name = "train_mse"
+    default = True
+    columns = {"train_mse": "float"}
+
+    def compute(self, ev):
+        if not _regression(ev):
+            return {}
+        return {"train_mse": np.mean((ev.train_prediction - ev.data.y_train[:, None]) ** 2, axis=0)}
+
+
+class TestMSE(Metric):
+    """Mean squared error on the held-out rows."""
+
+    name = "test_mse"
+    default = True
+    columns = {"test_mse": "float"}
+
+    def compute(self, ev):
+        if not _regression(ev):
+            return {}
+        return {"test_mse": np.mean((ev.test_prediction - ev.data.y_test[:, None]) ** 2, axis=0)}
+
+
+class WeightError(Metric):
+    """‖w̃ − w_true‖ (synthetic problems with linear fits)."""
+
+    name = "weight_error"
+    default = True
+    columns = {"weight_error": "float"}
+
+    def compute(self, ev):
+        if ev.weights is None or ev.data.w_true is None:
+            return {}
+        return {"weight_error": np.linalg.norm(ev.weights - ev.data.w_true[:, None], axis=0)}
+
+
+class Sparsity(Metric):
+    """Fraction of weights that are exactly zero."""
+
+    name = "sparsity"
+    default = True
+    columns = {"sparsity": "float"}
+
+    def compute(self, ev):
+        if ev.weights is None:
+            return {}
+        return {"sparsity": np.mean(ev.weights == 0.0, axis=0)}
+
+
+class TheoryGap(Metric):
+    """‖w̃ − w̃_theory‖ / ‖w̃_theory‖: how far the measured optimum is from the seed's prediction.
+
+    Where the theory predicts exactly zero weights the denominator is ‖w*‖ instead.
+    """
+
+    name = "theory_gap"
+    default = True
+    columns = {"theory_gap": "float"}
+
+    def compute(self, ev):
+        if ev.weights is None or ev.theory is None:
+            return {}
+        W_th = ev.theory
+        denom = np.linalg.norm(W_th, axis=0)
+        denom = np.where(denom > 0, denom, np.linalg.norm(ev.quadratic.w_star))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {"theory_gap": np.linalg.norm(ev.weights - W_th, axis=0) / denom}
+
+
+class Shrinkage(Metric):
+    """Per eigen-direction of H: measured (qᵢᵀw̃)/(qᵢᵀw*) and the theory's value.
+
+    For L2 the theory is λᵢ/(λᵢ+α). Lists are ordered by ascending eigenvalue,
+    which ``eigenvalues`` holds; directions where qᵢᵀw* = 0 are NaN.
+    """
+
+    name = "shrinkage"
+    default = True
+    columns = {"eigenvalues": "list", "shrinkage_measured": "list", "shrinkage_theory": "list"}
+
+    def compute(self, ev):
+        if ev.weights is None or ev.quadratic is None:
+            return {}
+        lam, Q = ev.quadratic.eig
+        along = Q.T @ ev.quadratic.w_star
+        safe = np.where(along != 0, along, np.nan)[:, None]
+        out = {"eigenvalues": np.broadcast_to(lam, (ev.m, lam.size)),
+               "shrinkage_measured": ((Q.T @ ev.weights) / safe).T}
+        if ev.theory is not None:
+            out["shrinkage_theory"] = ((Q.T @ ev.theory) / safe).T
+        return out
+
+
+class Coefficients(Metric):
+    """The vectors behind the numbers: w̃, w*, the theory's w̃ and diag(H)."""
+
+    name = "coefficients"
+    default = True
+    columns = {"w": "list", "w_star": "list", "w_theory": "list", "h_diag": "list"}
+
+    def compute(self, ev):
+        if ev.weights is None:
+            return {}
+        out = {"w": ev.weights.T}
+        if ev.quadratic is not None:
+            out["w_star"] = np.broadcast_to(ev.quadratic.w_star, (ev.m, ev.data.n_features))
+            out["h_diag"] = np.broadcast_to(np.diag(ev.quadratic.H), (ev.m, ev.data.n_features))
+        if ev.theory is not None:
+            out["w_theory"] = ev.theory.T
+        return out
+
+
+@regsim.hookimpl
+def register_metrics(register):
+    for cls in (TrainMSE, TestMSE, WeightError, Sparsity, TheoryGap, Shrinkage, Coefficients):
+        register(cls)

@@ -1,0 +1,210 @@
+"""The ``regsim`` command line: plugins, validate, sweep, show, report.
+
+Exit codes: 0 success; 1 the sweep ran but some cells failed (error) or a
+chunk could not be stored; 2 a usage, spec or plugin error (nothing ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EPILOG = """examples:
+  regsim plugins                      list plugins and their components
+  regsim validate examples/quickstart.yaml
+  regsim sweep examples/quickstart.yaml --out data/results
+  regsim show data/results/quickstart
+  regsim report data/results/quickstart -o data/results/quickstart/report
+"""
+
+
+def _registry_or_exit():
+    from .registry import RegistryError, get_registry
+
+    try:
+        registry = get_registry()
+    except RegistryError as exc:
+        print(f"regsim: plugin error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    for name, message in registry.failures:
+        print(f"regsim: warning: plugin {name} skipped: {message.splitlines()[0]}", file=sys.stderr)
+    return registry
+
+
+def cmd_plugins(args) -> int:
+    registry = _registry_or_exit()
+    plugins = [p.as_dict() for p in registry.plugins.values()]
+    failures = [{"name": n, "error": e} for n, e in registry.failures]
+    if args.json:
+        print(json.dumps({"plugins": plugins, "failed": failures}, indent=2))
+        return 0
+    for p in plugins:
+        print(f"{p['name']}  ({p['distribution']} {p['version']})")
+        print(f"  hooks: {', '.join(p['hooks'])}")
+        for kind, names in sorted(p["components"].items()):
+            print(f"  {kind}: {', '.join(names)}")
+    for f in failures:
+        print(f"{f['name']}  FAILED TO LOAD: {f['error'].splitlines()[0]}")
+    return 0
+
+
+def _load(path):
+    from .params import SpecError
+    from .spec import load_spec
+
+    registry = _registry_or_exit()
+    try:
+        return load_spec(path, registry)
+    except SpecError as exc:
+        print(f"regsim: invalid spec: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def cmd_validate(args) -> int:
+    spec = _load(args.spec)
+    groups = len({c.group for c in spec.cells})
+    print(f"{args.spec}: valid spec {spec.name!r}: {len(spec)} cells in {groups} batched groups; "
+          f"metrics: {', '.join(spec.metrics)}")
+    for cell in spec.cells[: args.show]:
+        parts = []
+        for slot, comp in cell.components.items():
+            if comp is not None:
+                params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in comp.items() if k != "plugin")
+                parts.append(f"{slot}={comp['plugin']}({params})")
+        print(f"  {cell.cell_id}  seed={cell.seed}  " + "  ".join(parts))
+    if len(spec) > args.show:
+        print(f"  ... {len(spec) - args.show} more")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .api import run_sweep
+    from .store import read_results
+
+    spec = _load(args.spec)
+    print(f"regsim: sweep {spec.name!r}: {len(spec)} cells -> {args.out}/{spec.name}/",
+          file=sys.stderr)
+    summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
+                        progress=not args.no_progress)
+    counts = summary["counts"]
+    print(f"\nsweep     {spec.name}")
+    print(f"cells     {summary['n_cells']}: ok {counts.get('ok', 0)}, error {counts.get('error', 0)}, "
+          f"diverged {counts.get('diverged', 0)}")
+    print(f"wall time {summary['wall_s']:.1f} s")
+    print(f"results   {summary['run_dir']}")
+    if counts.get("error", 0):
+        df = read_results(summary["run_dir"], columns=["cell_id", "status", "error"])
+        errors = df[df["status"] == "error"]
+        print("errors (first 5):")
+        for _, row in errors.head(5).iterrows():
+            print(f"  {row['cell_id']}: {row['error']}")
+    for failure in summary["failed_chunks"]:
+        print(f"chunk not stored (rerun to retry): {failure}")
+    print(f"next      regsim show {summary['run_dir']}\n"
+          f"          regsim report {summary['run_dir']} -o {summary['run_dir']}/report")
+    return 1 if counts.get("error", 0) or summary["failed_chunks"] else 0
+
+
+def cmd_show(args) -> int:
+    import pandas as pd
+
+    from .report import summary_table
+    from .store import read_results
+
+    try:
+        df = read_results(args.path)
+    except FileNotFoundError as exc:
+        print(f"regsim: {exc}", file=sys.stderr)
+        return 2
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(summary_table(df).to_string(float_format=lambda v: f"{v:.3g}"))
+        metrics = [c for c in ("train_mse", "test_mse", "weight_error", "sparsity", "theory_gap")
+                   if c in df and df[c].notna().any()]
+        if metrics:
+            by = [c for c in ("problem", "learner", "penalty", "ensembler", "inference")
+                  if c in df and df[c].notna().any()]
+            print("\nmedian over cells with status ok:")
+            print(df[df["status"] == "ok"].groupby(by)[metrics].median()
+                  .to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"\n{len(df)} rows, {len(df.columns)} columns; pandas: pd.read_parquet({str(args.path)!r})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    _registry_or_exit()
+    try:
+        result = write_report(args.path, args.output)
+    except FileNotFoundError as exc:
+        print(f"regsim: {exc}", file=sys.stderr)
+        return 2
+    for path in result["figures"]:
+        print(f"figure  {path}")
+    print(f"page    {result['index']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regsim",
+        description="Simulate regularisation (Deep Learning, ch. 7): run sweeps as Prefect flows, "
+                    "store measured-and-theory results as Parquet, draw reports.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"regsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="list installed plugins and their components",
+                       description="List every plugin (built-ins included) with its distribution, "
+                                   "version, hooks and the components it registers; plugins that "
+                                   "failed to load are listed with the reason.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("validate", help="check a spec and show its cells without running",
+                       description="Validate a sweep spec (YAML) and print the number of cells and "
+                                   "the first few. Nothing runs.")
+    p.add_argument("spec", help="sweep spec (YAML file)")
+    p.add_argument("--show", type=int, default=5, metavar="N", help="cells to print (default 5)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("sweep", help="run a spec as a Prefect flow, store Parquet",
+                       description="Run a sweep as a Prefect flow (Prefect's temporary local server "
+                                   "unless PREFECT_API_URL is set). Writes one Parquet part per "
+                                   "chunk of cells and a manifest under OUT/<name>/<run_id>/. "
+                                   "Exit code 1 when any cell failed.")
+    p.add_argument("spec", help="sweep spec (YAML file)")
+    p.add_argument("--out", default="data/results", metavar="DIR",
+                   help="result store root (default data/results)")
+    p.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                   help="cells per Prefect task (default: about 16 tasks)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("show", help="summarise a result set",
+                       description="Print cells by status and median metrics for a run, a sweep "
+                                   "or the whole store directory.")
+    p.add_argument("path", metavar="DIR", help="run, sweep or store directory")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("report", help="write figures and an HTML page",
+                       description="Draw every figure that applies to the results (PNG) and an "
+                                   "index.html that shows them.")
+    p.add_argument("path", metavar="DIR", help="run, sweep or store directory")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,423 @@
+"""The protocols every plugin component implements, and the data they pass around.
+
+Every component is a class with a unique ``name`` and a declared ``params``
+schema (see :mod:`regsim.params`). Components are built from validated spec
+parameters; *path* parameters (``Param(path=True)``) arrive as ``(m,)`` arrays,
+one entry per cell of a batched group, so a whole α path is one computation.
+
+Shapes used throughout
+----------------------
+``d`` features, ``m`` cells in a batched group (one column per α), ``n`` rows.
+Weights ``W`` are ``(d, m)``; predictions are ``(n, m)`` for regression and
+``(n, m, C)`` class probabilities for classification.
+
+Conventions
+-----------
+* Least squares loss ``J(w) = (1/2n) ||y - X w||²``, so ``H = XᵀX / n`` and α is
+  scikit-learn's ``Lasso``/``ElasticNet`` α (``Ridge``'s α is ``n·α``).
+* An intercept is fitted unpenalised by centring (:meth:`Dataset.centred`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .params import Param, SpecError, validate_params
+
+__all__ = [
+    "Component",
+    "Dataset",
+    "CentredData",
+    "Quadratic",
+    "Problem",
+    "Penalty",
+    "Fit",
+    "LinearFit",
+    "Learner",
+    "Ensemble",
+    "Ensembler",
+    "InferenceStrategy",
+    "Evaluation",
+    "Metric",
+    "Plot",
+    "COLUMN_TYPES",
+]
+
+#: Column types a metric may declare, and how they are stored in Parquet.
+COLUMN_TYPES = ("float", "int", "str", "bool", "list")
+
+
+class Component:
+    """Base of every plugin component.
+
+    Subclasses set ``name`` and ``params``. ``Component(**values)`` validates
+    scalar values against the schema; for a path parameter an array is accepted
+    and every entry is validated.
+    """
+
+    name: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    #: Component kind, set on the base classes below ("problem", "penalty", ...).
+    kind: ClassVar[str] = ""
+
+    def __init__(self, **values: Any) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, np.ndarray)}
+        checked = validate_params(self.kind or self.name, self.params, scalars)
+        for key, value in values.items():
+            if isinstance(value, np.ndarray):
+                param = self.params.get(key)
+                if param is None or not param.path:
+                    raise SpecError(f"{self.kind}.{key}: only path parameters may be arrays")
+                for v in value.ravel().tolist():
+                    param.check(f"{self.kind}.{key}", v)
+                checked[key] = value
+        self.values = checked
+        for key, value in checked.items():
+            setattr(self, key, value)
+
+    @property
+    def batch_size(self) -> int:
+        """``m``: the length of the path-parameter arrays (1 when all are scalars)."""
+        sizes = [np.size(v) for k, v in self.values.items() if self.params[k].path]
+        return max(sizes, default=1)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
+        return f"{type(self).__name__}({args})"
+
+    def __reduce__(self):
+        # Plain-value pickling: process and Dask workers rebuild components.
+        return (_rebuild, (type(self), self.values))
+
+
+def _rebuild(cls, values):
+    return cls(**values)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class CentredData:
+    """Training data centred so that an unpenalised intercept drops out."""
+
+    X: np.ndarray
+    y: np.ndarray
+    x_mean: np.ndarray
+    y_mean: float | np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    def intercept(self, W: np.ndarray) -> np.ndarray:
+        """Intercepts ``(m,)`` for weights ``W (d, m)`` fitted on centred data."""
+        return self.y_mean - self.x_mean @ W
+
+    @cached_property
+    def quadratic(self) -> "Quadratic":
+        """The least-squares quadratic model, computed once per problem instance."""
+        return Quadratic.least_squares(self)
+
+
+@dataclass
+class Dataset:
+    """What a problem generates: a train/test split and what is known of the truth.
+
+    Attributes
+    ----------
+    X_train, y_train, X_test, y_test : ndarray
+        ``(n, d)`` features and ``(n,)`` targets (class indices for classification).
+    w_true : ndarray or None
+        The generating weights ``(d,)`` when the problem is synthetic.
+    task : {"regression", "classification"}
+    n_classes : int or None
+    info : dict
+        Anything else worth recording (e.g. the covariance spectrum).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    w_true: np.ndarray | None = None
+    task: str = "regression"
+    n_classes: int | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @cached_property
+    def centred(self) -> CentredData:
+        x_mean = self.X_train.mean(axis=0)
+        y_mean = self.y_train.mean(axis=0)
+        return CentredData(self.X_train - x_mean, self.y_train - y_mean, x_mean, y_mean)
+
+
+class Quadratic:
+    """The quadratic model of ``J`` at its minimiser: Hessian ``H`` and ``w*``.
+
+    For least squares on centred data ``H = XcᵀXc / n`` and ``w* = argmin J``
+    (minimum-norm when ``H`` is singular). The eigendecomposition
+    ``H = Q Λ Qᵀ`` is computed once and shared by every α of a path.
+    """
+
+    def __init__(self, H: np.ndarray, w_star: np.ndarray, c: np.ndarray | None = None,
+                 j0: float = 0.0):
+        self.H = H
+        self.w_star = w_star
+        self.c = H @ w_star if c is None else c  # the linear term of J: Xcᵀyc / n
+        self.j0 = j0  # J(0) = ||yc||² / 2n
+
+    def loss(self, W: np.ndarray) -> np.ndarray:
+        """``J`` per column of ``W (d, m)``: ½wᵀHw − cᵀw + J(0)."""
+        return 0.5 * np.sum(W * (self.H @ W), axis=0) - self.c @ W + self.j0
+
+    def grad(self, W: np.ndarray) -> np.ndarray:
+        """∇J per column, ``(d, m)``."""
+        return self.H @ W - self.c[:, None]
+
+    @classmethod
+    def least_squares(cls, data: CentredData) -> "Quadratic":
+        n = data.n
+        H = data.X.T @ data.X / n
+        c = data.X.T @ data.y / n
+        q = cls(H, np.zeros_like(c), c, j0=float(data.y @ data.y) / (2 * n))
+        lam, Q = q.eig
+        # w* = Q Λ⁺ Qᵀ c; tiny eigenvalues (rank deficiency) give the minimum-norm solution.
+        keep = lam > lam.max() * H.shape[0] * np.finfo(float).eps
+        proj = Q.T @ c
+        q.w_star = Q @ np.where(keep, proj / np.where(keep, lam, 1.0), 0.0)
+        return q
+
+    @cached_property
+    def eig(self) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues ``(d,)`` ascending and eigenvectors ``(d, d)`` of ``H``."""
+        lam, Q = np.linalg.eigh(self.H)
+        return np.clip(lam, 0.0, None), Q
+
+
+# --------------------------------------------------------------------------- components
+
+
+class Problem(Component):
+    """Generates a :class:`Dataset` from a random generator (the cell's problem seed)."""
+
+    kind = "problem"
+
+    def generate(self, rng: np.random.Generator) -> Dataset:
+        raise NotImplementedError
+
+
+class Penalty(Component):
+    """A parameter-norm penalty Ω, vectorised over the hyper-parameter path.
+
+    Hyper-parameters are path parameters: each is an ``(m,)`` array (or a
+    scalar broadcasting to every column). Weights are ``(d, m)``.
+
+    Required: ``value``, ``grad``, ``prox``. Optional: ``theory``.
+    """
+
+    kind = "penalty"
+
+    def value(self, W: np.ndarray) -> np.ndarray:
+        """Penalty value per column, ``(m,)``."""
+        raise NotImplementedError
+
+    def grad(self, W: np.ndarray) -> np.ndarray:
+        """A (sub)gradient of Ω, ``(d, m)``."""
+        raise NotImplementedError
+
+    def prox(self, V: np.ndarray, step: float | np.ndarray) -> np.ndarray:
+        """``argmin_W  Ω(W) + ||W - V||² / (2 step)`` column by column, ``(d, m)``."""
+        raise NotImplementedError
+
+    def theory(self, quadratic: Quadratic) -> np.ndarray | None:
+        """The seed's prediction of the regularised optimum ``(d, m)``, or ``None``."""
+        return None
+
+
+@dataclass
+class Fit:
+    """What a learner returns for a batch of ``m`` cells.
+
+    ``status`` holds ``"ok"`` or ``"diverged"`` per column and ``message`` a
+    reason for anything but ok. ``columns`` may carry extra per-column values
+    (``n_iter``, ``duality_gap``) that end up as result columns.
+    """
+
+    m: int
+    status: np.ndarray = None  # type: ignore[assignment]
+    message: list = None  # type: ignore[assignment]
+    columns: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.status is None:
+            self.status = np.full(self.m, "ok", dtype=object)
+        if self.message is None:
+            self.message = [None] * self.m
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions ``(n, m)`` (regression) or probabilities ``(n, m, C)``."""
+        raise NotImplementedError
+
+
+@dataclass
+class LinearFit(Fit):
+    """A linear model per column: ``predict(X) = X W + intercept``."""
+
+    W: np.ndarray = None  # type: ignore[assignment]
+    intercept: np.ndarray = None  # type: ignore[assignment]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.W + self.intercept
+
+
+class Learner(Component):
+    """Fits a model for every column of a penalty batch at once."""
+
+    kind = "learner"
+    #: The Dataset tasks this learner handles.
+    tasks: ClassVar[tuple[str, ...]] = ("regression",)
+    #: Extra result columns its fits carry in ``Fit.columns`` (name -> COLUMN_TYPES entry).
+    columns: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def accepts(cls, penalty: type[Penalty]) -> str | None:
+        """``None`` if this learner can fit with ``penalty``, else the reason why not."""
+        return None
+
+    def fit(self, data: Dataset, penalty: Penalty, rng: np.random.Generator) -> Fit:
+        """Fit every column of ``penalty``; ``rng`` is the cell's learner generator."""
+        raise NotImplementedError
+
+    def quadratic(self, data: Dataset) -> Quadratic | None:
+        """The quadratic model of this learner's unregularised loss, if it is quadratic."""
+        return None
+
+
+@dataclass
+class Ensemble(Fit):
+    """What an ensembler builds for ``m`` cells; inference strategies combine its members.
+
+    ``kind`` names the family (``"bagging"``, ``"dropout"``) that strategies
+    declare they accept. Status, messages and extra columns work as for :class:`Fit`.
+    """
+
+    kind: str = ""
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        raise TypeError("an ensemble predicts through an inference strategy")
+
+
+class Ensembler(Component):
+    """Builds an :class:`Ensemble` from a learner and a penalty batch."""
+
+    kind = "ensembler"
+    #: The ensemble kind this ensembler produces.
+    produces: ClassVar[str] = ""
+    #: Extra result columns its ensembles carry in ``Ensemble.columns``.
+    columns: ClassVar[dict[str, str]] = {}
+
+    def fit(self, data: Dataset, learner: Learner, penalty: Penalty,
+            rng: np.random.Generator) -> Ensemble:
+        raise NotImplementedError
+
+
+class InferenceStrategy(Component):
+    """Combines an ensemble's members into predictions ``(n, m)`` or ``(n, m, C)``."""
+
+    kind = "inference"
+    #: Ensemble kinds this strategy can combine.
+    accepts: ClassVar[tuple[str, ...]] = ()
+
+    def predict(self, ensemble: Ensemble, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Evaluation:
+    """Everything a metric may look at for one batched group of ``m`` cells.
+
+    Attributes are computed lazily and shared by all metrics of the group.
+    """
+
+    def __init__(self, data: Dataset, learner: Learner, penalty: Penalty, fit: Fit | None,
+                 ensemble: Ensemble | None = None, inference: InferenceStrategy | None = None):
+        self.data = data
+        self.learner = learner
+        self.penalty = penalty
+        self.fit = fit
+        self.ensemble = ensemble
+        self.inference = inference
+        self.m = fit.m if fit is not None else None
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions of what was trained: the ensemble through its inference strategy if any."""
+        if self.ensemble is not None:
+            return self.inference.predict(self.ensemble, X)
+        return self.fit.predict(X)
+
+    @cached_property
+    def test_prediction(self) -> np.ndarray:
+        return self.predict(self.data.X_test)
+
+    @cached_property
+    def train_prediction(self) -> np.ndarray:
+        return self.predict(self.data.X_train)
+
+    @cached_property
+    def quadratic(self) -> Quadratic | None:
+        return self.learner.quadratic(self.data)
+
+    @cached_property
+    def theory(self) -> np.ndarray | None:
+        """The penalty's prediction of the weights ``(d, m)``, or ``None``."""
+        if self.quadratic is None:
+            return None
+        W = self.penalty.theory(self.quadratic)
+        return None if W is None else np.broadcast_to(W, (self.data.n_features, self.m))
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Fitted weights ``(d, m)`` of a linear fit, else ``None``."""
+        return getattr(self.fit, "W", None)
+
+
+class Metric(Component):
+    """Computes result columns for a group of cells.
+
+    ``columns`` maps each output column to one of ``COLUMN_TYPES``; ``compute``
+    returns, per column, a length-``m`` sequence (``None``/NaN where it does not
+    apply; ``list`` columns hold one list of floats per cell).
+    """
+
+    kind = "metric"
+    columns: ClassVar[dict[str, str]] = {}
+    #: Computed when a spec lists no ``metrics``.
+    default: ClassVar[bool] = False
+
+    def compute(self, ev: Evaluation) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class Plot:
+    """A figure for ``regsim report``.
+
+    ``applies(df)`` says whether the result set has what the figure needs;
+    ``draw(df, out_dir)`` writes PNG files and returns their paths.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+
+    def applies(self, df) -> bool:
+        raise NotImplementedError
+
+    def draw(self, df, out_dir) -> list:
+        raise NotImplementedError

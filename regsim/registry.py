@@ -1,0 +1,191 @@
+"""The plugin manager and the component registry built from it.
+
+Entry points of the ``regsim`` group are loaded once per process, each in its
+own ``try``: a plugin that fails to import (or implements a hook that does not
+exist) is reported by name and skipped. Built-in plugins are entry points of
+the ``regsim`` distribution itself; the core never special-cases them.
+
+``REGSIM_LOAD_PLUGINS=name,name`` restricts loading to those entry-point names
+(or distribution names); an empty value loads none.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import traceback
+from dataclasses import dataclass, field
+
+import pluggy
+
+from . import hookspecs
+from .components import (
+    Ensembler,
+    InferenceStrategy,
+    Learner,
+    Metric,
+    Penalty,
+    Plot,
+    Problem,
+)
+from .params import SpecError
+
+__all__ = ["Registry", "RegistryError", "get_registry", "KINDS", "ENTRY_POINT_GROUP"]
+
+ENTRY_POINT_GROUP = "regsim"
+
+#: kind -> (registration hook, base class)
+KINDS: dict[str, tuple[str, type]] = {
+    "problem": ("register_problems", Problem),
+    "learner": ("register_learners", Learner),
+    "penalty": ("register_penalties", Penalty),
+    "ensembler": ("register_ensemblers", Ensembler),
+    "inference": ("register_inference_strategies", InferenceStrategy),
+    "metric": ("register_metrics", Metric),
+    "plot": ("register_plots", Plot),
+}
+
+
+class RegistryError(RuntimeError):
+    """Two plugins claim one name, or a registered class is malformed."""
+
+
+@dataclass
+class PluginInfo:
+    """One loaded plugin: entry-point name, distribution, version, hooks, components."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: list[str] = field(default_factory=list)
+    components: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "hooks": self.hooks,
+            "components": self.components,
+        }
+
+
+@dataclass
+class Registered:
+    cls: type
+    plugin: PluginInfo
+
+
+class Registry:
+    """Components of every kind, by name, with the plugin that registered each."""
+
+    def __init__(self, load_entry_points: bool = True, plugins: tuple = ()):
+        self.pm = pluggy.PluginManager("regsim")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        #: (plugin name, error message) for plugins that failed to load
+        self.failures: list[tuple[str, str]] = []
+        self.components: dict[str, dict[str, Registered]] = {k: {} for k in KINDS}
+        if load_entry_points:
+            self._load_entry_points()
+        for obj in plugins:
+            self.add_plugin(obj, getattr(obj, "__name__", repr(obj)), "(local)", "")
+        self._collect()
+
+    # -- loading ---------------------------------------------------------------
+
+    def _load_entry_points(self) -> None:
+        allowed = os.environ.get("REGSIM_LOAD_PLUGINS")
+        allow = None if allowed is None else {s.strip() for s in allowed.split(",") if s.strip()}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist is not None else "(unknown)"
+            version = ep.dist.version if ep.dist is not None else ""
+            if allow is not None and ep.name not in allow and dist not in allow:
+                continue
+            name = ep.name if ep.name not in self.plugins else f"{dist}:{ep.name}"
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plugin must not take the CLI down
+                self.failures.append((name, f"{dist}: import failed: {type(exc).__name__}: {exc}"))
+                continue
+            self.add_plugin(obj, name, dist, version)
+
+    def add_plugin(self, obj, name: str, distribution: str, version: str) -> bool:
+        """Register one plugin object; on a hook error report it and skip it."""
+        try:
+            self.pm.register(obj, name=name)
+            self.pm.check_pending()
+        except Exception as exc:
+            if self.pm.is_registered(obj):
+                self.pm.unregister(obj)
+            self.failures.append((name, f"{distribution}: {type(exc).__name__}: {exc}"))
+            return False
+        hooks = sorted(h.name for h in self.pm.get_hookcallers(obj) or [])
+        self.plugins[name] = PluginInfo(name, distribution, version, hooks)
+        return True
+
+    def _collect(self) -> None:
+        for kind, (hook_name, base) in KINDS.items():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                info = self.plugins[impl.plugin_name]
+                try:
+                    impl.function(register=functools.partial(self._register, kind, base, info))
+                except RegistryError:
+                    raise
+                except Exception as exc:
+                    self.failures.append(
+                        (info.name, f"{info.distribution}: {hook_name} raised "
+                                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+                    )
+
+    def _register(self, kind: str, base: type, info: PluginInfo, cls: type) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise RegistryError(
+                f"plugin {info.name} ({info.distribution}) registered {cls!r} as a {kind}; "
+                f"it must be a subclass of regsim.{base.__name__}"
+            )
+        name = getattr(cls, "name", "")
+        if not name or not isinstance(name, str):
+            raise RegistryError(f"plugin {info.name} ({info.distribution}): {cls.__name__} has no name")
+        existing = self.components[kind].get(name)
+        if existing is not None and existing.cls is not cls:
+            a, b = existing.plugin, info
+            raise RegistryError(
+                f"{kind} name {name!r} is claimed by two plugins: "
+                f"{a.name} from {a.distribution} {a.version} ({existing.cls.__module__}."
+                f"{existing.cls.__qualname__}) and {b.name} from {b.distribution} {b.version} "
+                f"({cls.__module__}.{cls.__qualname__})"
+            )
+        self.components[kind][name] = Registered(cls, info)
+        info.components.setdefault(kind, [])
+        if name not in info.components[kind]:
+            info.components[kind].append(name)
+
+    # -- lookup ----------------------------------------------------------------
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.components[kind])
+
+    def get(self, kind: str, name: str, where: str | None = None) -> type:
+        """The class registered as ``name``; a :class:`SpecError` listing the installed ones otherwise."""
+        try:
+            return self.components[kind][name].cls
+        except KeyError:
+            installed = ", ".join(self.names(kind)) or "(none installed)"
+            raise SpecError(
+                f"{where or kind}: unknown {kind} plugin {name!r}; installed: {installed}"
+            ) from None
+
+    def plugin_of(self, kind: str, name: str) -> PluginInfo:
+        return self.components[kind][name].plugin
+
+    @property
+    def hook(self):
+        return self.pm.hook
+
+
+@functools.cache
+def get_registry() -> Registry:
+    """The per-process registry (built lazily, so workers load entry points themselves)."""
+    return Registry()

@@ -1,0 +1,189 @@
+"""Run cells: generate each problem instance once, fit the whole hyper-parameter
+path of a group in one batched computation, evaluate metrics, build rows.
+
+Cells that differ only in *path* parameters (penalty strengths, ensemble sizes)
+form a group and share one problem instance and one fit. Randomness comes from
+``numpy.random.SeedSequence(cell seed)`` with fixed spawn keys per role, so a
+cell's numbers never depend on chunking, ordering or the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections import defaultdict
+from typing import Any, Iterable
+
+import numpy as np
+
+from .components import Evaluation
+from .registry import Registry, get_registry
+from .spec import SLOTS, Cell
+
+__all__ = ["run_cells", "group_cells", "rngs_for", "Outcome", "STATUSES"]
+
+STATUSES = ("ok", "error", "diverged")
+
+# SeedSequence spawn keys per role: the problem instance, then the learner and
+# ensembler. Changing these changes every published number.
+_PROBLEM_KEY, _LEARNER_KEY, _ENSEMBLER_KEY = 0, 1, 2
+
+
+class Outcome:
+    """Counts of statuses over rows, for progress and summaries."""
+
+    def __init__(self):
+        self.counts = {s: 0 for s in STATUSES}
+
+    def add(self, rows: Iterable[dict]) -> "Outcome":
+        for row in rows:
+            self.counts[row["status"]] = self.counts.get(row["status"], 0) + 1
+        return self
+
+
+def rngs_for(seed: int) -> dict[str, np.random.Generator]:
+    """Independent generators for each role of a cell, derived from its seed."""
+    return {
+        role: np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key,)))
+        for role, key in (("problem", _PROBLEM_KEY), ("learner", _LEARNER_KEY),
+                          ("ensembler", _ENSEMBLER_KEY))
+    }
+
+
+def group_cells(cells: Iterable[Cell]) -> list[list[Cell]]:
+    """Cells grouped by ``Cell.group``, in first-seen order."""
+    groups: dict[str, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        groups[cell.group].append(cell)
+    return list(groups.values())
+
+
+def run_cells(cells: Iterable[Cell], *, sweep: str, run_id: str,
+              registry: Registry | None = None) -> list[dict[str, Any]]:
+    """Run ``cells`` and return one row (a dict of columns) per cell.
+
+    A group that raises is retried cell by cell, so one bad cell is stored with
+    ``status="error"`` and its message while its neighbours still succeed.
+    """
+    registry = registry or get_registry()
+    rows = []
+    for group in group_cells(cells):
+        for cell, row in zip(group, _run_group_or_cells(group, registry)):
+            row["sweep"], row["run_id"] = sweep, run_id
+            registry.hook.cell_finished(cell=cell.as_dict(), row=row)
+            rows.append(row)
+    return rows
+
+
+def _run_group_or_cells(group: list[Cell], registry: Registry) -> list[dict]:
+    try:
+        return _run_group(group, registry)
+    except Exception as exc:
+        if len(group) == 1:
+            return [_error_row(group[0], exc)]
+    rows = []
+    for cell in group:
+        try:
+            rows.extend(_run_group([cell], registry))
+        except Exception as exc:
+            rows.append(_error_row(cell, exc))
+    return rows
+
+
+def _build(registry: Registry, slot: str, group: list[Cell]):
+    """The component of ``slot`` with path parameters as ``(m,)`` arrays."""
+    first = group[0].components[slot]
+    if first is None:
+        return None
+    cls = registry.get(SLOTS[slot], first["plugin"])
+    values = {}
+    for key, param in cls.params.items():
+        if param.path:
+            values[key] = np.array([c.components[slot][key] for c in group])
+        else:
+            values[key] = first[key]
+    return cls(**values)
+
+
+def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
+    start = time.perf_counter()
+    cell0 = group[0]
+    rng = rngs_for(cell0.seed)
+    problem = _build(registry, "problem", group)
+    learner = _build(registry, "learner", group)
+    penalty = _build(registry, "penalty", group)
+    ensembler = _build(registry, "ensembler", group)
+    inference = _build(registry, "inference", group)
+
+    data = problem.generate(rng["problem"])
+    if ensembler is not None:
+        fit = ensembler.fit(data, learner, penalty, rng["ensembler"])
+    else:
+        fit = learner.fit(data, penalty, rng["learner"])
+    if fit.m != len(group):
+        raise RuntimeError(f"{type(fit).__name__} has {fit.m} columns for {len(group)} cells")
+    ev = Evaluation(data, learner, penalty, fit, ensemble=fit if ensembler else None,
+                    inference=inference)
+    status = np.array(fit.status, dtype=object)
+    message = list(fit.message)
+    finite = _finite_columns(ev.test_prediction, len(group))
+    for i in np.flatnonzero(~finite & (status == "ok")):
+        status[i], message[i] = "diverged", "non-finite test predictions"
+
+    columns: dict[str, Any] = {}
+    for name in cell0.metrics:
+        metric = registry.get("metric", name)()
+        out = metric.compute(ev)
+        for col in metric.columns:
+            columns[col] = out.get(col)
+    columns.update(fit.columns)
+
+    wall = (time.perf_counter() - start) / len(group)
+    rows = []
+    for i, cell in enumerate(group):
+        row = _identity(cell)
+        ok = status[i] == "ok"
+        for col, values in columns.items():
+            row[col] = _cell_value(values, i) if ok else None
+        row.update(status=status[i], error=message[i], wall_s=wall)
+        rows.append(row)
+    return rows
+
+
+def _finite_columns(pred: np.ndarray, m: int) -> np.ndarray:
+    pred = np.asarray(pred, dtype=float)
+    pred = np.moveaxis(pred, 1, 0).reshape(m, -1)
+    return np.isfinite(pred).all(axis=1)
+
+
+def _cell_value(values: Any, i: int) -> Any:
+    if values is None:
+        return None
+    v = values[i]
+    if isinstance(v, np.ndarray):
+        return v.astype(float).tolist()
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _identity(cell: Cell) -> dict[str, Any]:
+    row: dict[str, Any] = {"cell_id": cell.cell_id, "group_id": cell.group, "seed": cell.seed}
+    for slot, comp in cell.components.items():
+        row[slot] = None if comp is None else comp["plugin"]
+    for slot, comp in cell.components.items():
+        for key, value in (comp or {}).items():
+            if key != "plugin":
+                row[f"{slot}.{key}"] = value
+    return row
+
+
+def _error_row(cell: Cell, exc: BaseException) -> dict[str, Any]:
+    row = _identity(cell)
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno} in {where.name})" if where else ""
+    row.update(status="error", error=f"{type(exc).__name__}: {exc}{at}", wall_s=0.0)
+    return row

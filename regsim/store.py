@@ -1,0 +1,154 @@
+"""The result store: atomic Parquet parts and a manifest per run.
+
+Layout::
+
+    <root>/<sweep>/<run_id>/part-00000.parquet ...   one part per chunk of cells
+    <root>/<sweep>/<run_id>/_manifest.json           spec, versions, times, flow-run id
+
+The manifest's leading underscore is what keeps pyarrow's dataset discovery
+(and so ``pd.read_parquet(<root>/<sweep>)``) from reading it as Parquet. Parts
+are written to a hidden temporary file and renamed into place, so a reader or
+a crash never sees half a part. Run directories are not Hive-style
+(``run_id=...``) because the files already hold a ``run_id`` column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .registry import Registry, get_registry
+from .spec import SLOTS, Spec
+
+__all__ = [
+    "result_schema",
+    "new_run_id",
+    "write_part",
+    "write_manifest",
+    "read_manifest",
+    "read_results",
+    "run_dirs",
+    "MANIFEST",
+]
+
+MANIFEST = "_manifest.json"
+
+_ARROW = {
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "str": pa.string(),
+    "bool": pa.bool_(),
+    "list": pa.list_(pa.float64()),
+}
+_PARAM_ARROW = {float: "float", int: "int", str: "str", bool: "bool", list: "list"}
+
+
+def result_schema(spec: Spec, registry: Registry | None = None) -> pa.Schema:
+    """The Arrow schema every part of ``spec``'s runs is written with.
+
+    Fixed before anything runs, so parts written by different chunks (some of
+    which may hold only errors) always agree and read back as one table.
+    """
+    registry = registry or get_registry()
+    fields: dict[str, pa.DataType] = {
+        "sweep": pa.string(), "run_id": pa.string(), "cell_id": pa.string(),
+        "group_id": pa.string(), "seed": pa.int64(),
+    }
+    for slot in SLOTS:
+        fields[slot] = pa.string()
+    plugins = {slot: set() for slot in SLOTS}
+    for cell in spec.cells:
+        for slot, comp in cell.components.items():
+            if comp is not None:
+                plugins[slot].add(comp["plugin"])
+    extra: dict[str, str] = {}
+    for slot, names in plugins.items():
+        for name in sorted(names):
+            cls = registry.get(SLOTS[slot], name)
+            for key, param in cls.params.items():
+                fields.setdefault(f"{slot}.{key}", _ARROW[_PARAM_ARROW.get(param.type, "str")])
+            if slot in ("learner", "ensembler"):
+                extra.update(cls.columns)
+    for name in spec.metrics:
+        extra.update(registry.get("metric", name).columns)
+    for col, kind in extra.items():
+        fields.setdefault(col, _ARROW[kind])
+    fields.update(status=pa.string(), error=pa.string(), wall_s=pa.float64())
+    return pa.schema(list(fields.items()))
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id: UTC time plus a random suffix."""
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_part(rows: list[dict[str, Any]], path: str | Path, schema: pa.Schema,
+               metadata: dict[str, str] | None = None) -> Path:
+    """Write ``rows`` as one Parquet file at ``path``, atomically.
+
+    Columns not in ``schema`` (added by ``cell_finished`` hooks) are appended
+    with inferred types.
+    """
+    path = Path(path)
+    extra = sorted({k for row in rows for k in row} - set(schema.names))
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    arrays = [pa.array(columns[f.name], type=f.type) for f in schema]
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    for name in extra:
+        table = table.append_column(name, pa.array([row.get(name) for row in rows]))
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    return path
+
+
+def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    path = Path(run_dir) / MANIFEST
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2, default=str)))
+    return path
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / MANIFEST).read_text())
+
+
+def run_dirs(sweep_dir: str | Path) -> list[Path]:
+    """Run directories of a sweep, oldest first."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return []
+    return sorted(p for p in sweep_dir.iterdir() if p.is_dir() and (p / MANIFEST).exists())
+
+
+def read_results(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Every row under ``path`` (a run, a sweep, or the whole store) as a DataFrame.
+
+    Equivalent to ``pd.read_parquet(path)``; raises ``FileNotFoundError`` when
+    there is no part under ``path``.
+    """
+    path = Path(path)
+    if not path.exists() or not any(path.rglob("part-*.parquet")):
+        raise FileNotFoundError(f"no result parts under {path}")
+    return pd.read_parquet(path, columns=list(columns) if columns else None)
