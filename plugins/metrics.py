@@ -132,7 +132,39 @@ class Coefficients(Metric):
         return out
 
 
+class Accuracy(Metric):
+    """Classification: share of test rows whose most probable class is the label."""
+
+    name = "accuracy"
+    default = True
+    columns = {"accuracy": "float"}
+
+    def compute(self, ev):
+        if ev.data.task != "classification":
+            return {}
+        P = ev.test_prediction  # (n, m, C)
+        return {"accuracy": np.mean(P.argmax(axis=2) == ev.data.y_test[:, None], axis=0)}
+
+
+class LogLoss(Metric):
+    """Classification: mean negative log-probability of the test labels (probabilities
+    clipped at 1e-15, as scikit-learn's ``log_loss``)."""
+
+    name = "log_loss"
+    default = True
+    columns = {"log_loss": "float"}
+
+    def compute(self, ev):
+        if ev.data.task != "classification":
+            return {}
+        P = ev.test_prediction
+        y = ev.data.y_test
+        p_true = P[np.arange(len(y)), :, y]  # (n, m)
+        return {"log_loss": -np.mean(np.log(np.clip(p_true, 1e-15, 1.0)), axis=0)}
+
+
 @regsim.hookimpl
 def register_metrics(register):
-    for cls in (TrainMSE, TestMSE, WeightError, Sparsity, TheoryGap, Shrinkage, Coefficients):
+    for cls in (TrainMSE, TestMSE, WeightError, Sparsity, TheoryGap, Shrinkage, Coefficients,
+                Accuracy, LogLoss):
         register(cls)

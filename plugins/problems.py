@@ -140,7 +140,44 @@ class CsvProblem(Problem):
         raise SpecError(f"problem.path: no such file {path!r}")
 
 
+class SoftmaxClassification(Problem):
+    """Synthetic multinomial logistic data, shared by the bagging and dropout studies.
+
+    Features are standard normal; ``W_true`` (d, C) has standard-normal entries
+    times ``scale`` (larger: more separable classes); labels are drawn from
+    ``softmax(x W_true)``. ``Dataset.w_true`` holds ``W_true``; ``y`` holds
+    class indices ``0..C-1``.
+    """
+
+    name = "softmax_classification"
+    params = {
+        "n_train": Param(int, default=200, ge=2, doc="training rows"),
+        "n_test": Param(int, default=1000, ge=1, doc="test rows"),
+        "n_features": Param(int, default=16, ge=1, doc="number of features d"),
+        "n_classes": Param(int, default=10, ge=2, doc="number of classes C"),
+        "scale": Param(float, default=1.0, gt=0, doc="scale of the true weights (separability)"),
+    }
+
+    def generate(self, rng: np.random.Generator) -> Dataset:
+        d, C = self.n_features, self.n_classes
+        W = self.scale * rng.standard_normal((d, C))
+
+        def draw(n):
+            X = rng.standard_normal((n, d))
+            logits = X @ W
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            # inverse-CDF sampling: one uniform per row, vectorised
+            y = (p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+            return X, np.minimum(y, C - 1)
+
+        X, y = draw(self.n_train)
+        X_test, y_test = draw(self.n_test)
+        return Dataset(X, y, X_test, y_test, w_true=W, task="classification", n_classes=C)
+
+
 @regsim.hookimpl
 def register_problems(register):
     register(LinearRegression)
     register(CsvProblem)
+    register(SoftmaxClassification)
