@@ -23,12 +23,16 @@ active set ``A`` and signs ``s`` the solution is
 ``w_A(alpha) = G_AA^{-1} (c_A - alpha s_A)``; the piece ends when an inactive
 correlation ``|c_j - G_j w|`` reaches ``alpha`` (``j`` joins) or an active
 coefficient reaches zero (it leaves).  Requested alphas are read off the piece
-that contains them.  ``G_AA^{-1}`` is kept up to date with O(|A|^2) rank-one
-updates and every piece is refined against directly computed residuals, so a
-piece costs a few matrix-vector products instead of a factorisation.
+that contains them.  A factor ``Z`` with ``G_AA^{-1} = Z Z'`` is bordered by
+one column per join, the path direction is updated in O(|A|) per join, and
+both are refined against directly computed residuals (regularly, and at every
+requested alpha), so an event costs a few matrix-vector products instead of a
+factorisation.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -47,6 +51,9 @@ _SPARE_COLUMNS = 64
 # _DRIFT (relative) triggers a rebuild of the factor.
 _CHECK_EVERY = 8
 _DRIFT = 1e-6
+# Relative ridge (times max diag G) of the first fallback's path, small enough
+# not to change supports in practice, large enough to keep G_AA invertible.
+_RIDGE = 1e-9
 
 
 # --------------------------------------------------------------------------- #
@@ -134,10 +141,14 @@ def lasso_duality_gap(G, c, W, alphas, *, yy=None):
         residual ``(yc - Xc w) / n`` scaled into the dual feasible set
         ``||Xc' theta||_inf <= alpha`` (the same dual point scikit-learn uses).
         As ``D <= F* <= F(w)``, this bounds the relative suboptimality
-        ``(F(w) - F*) / F(w)``.  In Gram form, with ``Q = w'Gw/2 - c'w``,
-        ``g = c - G w`` and ``k = min(1, alpha / max|g|)``::
+        ``(F(w) - F*) / F(w)``.  In Gram form, with ``g = c - G w`` and
+        ``k = min(1, alpha / max|g|)``::
 
-            gap = (1 + k^2) Q + alpha ||w||_1 + k c'w + (1 - k)^2 yy
+            gap = alpha ||w||_1 - w'g + (1 - k^2)/2 w'g
+                  - (1 - k)^2/2 c'w + (1 - k)^2 yy
+
+        Its floor is the rounding in ``F``, ~1e-16 times ``w'Gw / F``, which
+        is large when the model explains most of the variance of ``yc``.
 
         Without ``yy``: the KKT residual of :func:`lasso_kkt_residual` divided
         by ``max|c|`` (0 when ``c == 0``).  Both are 0 at an exact solution.
@@ -150,15 +161,19 @@ def lasso_duality_gap(G, c, W, alphas, *, yy=None):
         scale = np.max(np.abs(c), initial=0.0)
         kkt = lasso_kkt_residual(G, c, W, alphas)
         return kkt / scale if scale > 0 else kkt
-    GW = G @ W
+    g = c[:, None] - G @ W  # residual correlations Xc'(yc - Xc w)/n
     cw = c @ W
-    Q = 0.5 * np.einsum("ij,ij->j", W, GW) - cw
+    wg = np.einsum("ij,ij->j", W, g)
     l1 = np.abs(W).sum(axis=0)
-    gmax = np.abs(c[:, None] - GW).max(axis=0, initial=0.0)
+    gmax = np.abs(g).max(axis=0, initial=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = np.where(gmax > alphas, alphas / gmax, 1.0)
-    primal = Q + yy + alphas * l1
-    gap = (1.0 + kappa**2) * Q + alphas * l1 + kappa * cw + (1.0 - kappa) ** 2 * yy
+    # Using G w = c - g, both F and the gap are written so that the large
+    # terms cancel analytically: the leading term alpha||w||_1 - w'g vanishes
+    # to rounding at a solution instead of being a difference of O(yy) terms.
+    primal = yy - 0.5 * (cw + wg) + alphas * l1
+    one_k = 1.0 - kappa
+    gap = (alphas * l1 - wg) + 0.5 * one_k * (1.0 + kappa) * wg - 0.5 * one_k**2 * cw + one_k**2 * yy
     gap = np.maximum(gap, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(primal > 0, gap / primal, gap)
@@ -167,7 +182,9 @@ def lasso_duality_gap(G, c, W, alphas, *, yy=None):
 # --------------------------------------------------------------------------- #
 # Main entry point
 # --------------------------------------------------------------------------- #
-def lasso_path_gram(G, c, alphas, *, tol=1e-12, max_iter=None, yy=None, return_info=False):
+def lasso_path_gram(
+    G, c, alphas, *, tol=1e-12, max_iter=None, yy=None, method="auto", return_info=False
+):
     """Lasso solutions for many alphas from the Gram matrix.
 
     Minimises, for every ``alpha`` in ``alphas``,
@@ -194,14 +211,21 @@ def lasso_path_gram(G, c, alphas, *, tol=1e-12, max_iter=None, yy=None, return_i
         are exact up to rounding and normally pass; the fallback solver
         iterates until its columns pass.
     max_iter : int, optional
-        Budget of each stage: at most ``max_iter`` homotopy events and at most
-        ``max_iter`` fallback iterations.  Default ``max(10_000, 50 d)``.
+        Budget of each stage: at most ``max_iter`` events per homotopy path
+        and at most ``max_iter`` FISTA iterations.  Default
+        ``max(10_000, 50 d)``.
     yy : float, optional
         ``||yc||^2 / (2n)``.  Only used for the reported gap (see Returns).
+    method : {"auto", "fista"}, default="auto"
+        ``"auto"``: homotopy, with the fallback described in Notes.
+        ``"fista"``: skip the homotopy and solve all alphas in
+        (0, alpha_max) with fallback stage 2 (FISTA plus reduced solves);
+        slower, for testing and comparison.
     return_info : bool, default=False
-        Also return a dict with ``n_events`` (homotopy pieces followed),
-        ``fallback`` (number of alphas handed to the fallback solver),
-        ``fallback_reason`` and ``converged`` (bool per alpha).
+        Also return a dict with ``n_events`` (homotopy events followed),
+        ``fallback`` (distinct alphas handed to the fallback), ``fista`` (of
+        those, the ones that needed stage 2), ``fallback_reason`` (None when
+        no fallback was needed) and ``converged`` (bool per alpha).
 
     Returns
     -------
@@ -211,7 +235,9 @@ def lasso_path_gram(G, c, alphas, *, tol=1e-12, max_iter=None, yy=None, return_i
         With ``yy``: the relative duality gap ``(F(w) - D) / F(w)`` of
         :func:`lasso_duality_gap`.  Without ``yy`` the gap cannot be formed
         and the relative KKT residual (violation / ``alpha_max``) is reported
-        instead.  Both are ~1e-16 for exact solutions.
+        instead.  Both are at rounding level for exact solutions (~1e-16 for
+        the KKT residual; ~1e-16 to 1e-13 for the gap, see
+        :func:`lasso_duality_gap`).
     info : dict
         Only with ``return_info=True``.
 
@@ -219,23 +245,30 @@ def lasso_path_gram(G, c, alphas, *, tol=1e-12, max_iter=None, yy=None, return_i
     -----
     The path is followed exactly from ``alpha_max`` down to the smallest
     positive requested alpha, once, whatever the order of ``alphas``; each
-    event costs O(d |A|) work.  Every requested column is then verified
+    event costs O(d |A|) work.  With d > n the active set stays within the
+    rank of ``G`` (general position), so no fallback is needed either.
+    Every requested column is then verified
     against the KKT conditions; a column that fails is re-solved directly on
-    its support (``np.linalg.solve`` of the reduced system) and verified
-    again.
+    its support (least squares on the reduced system) and verified again.
 
     Fallback: when the homotopy cannot proceed reliably -- a joining column is
     (numerically) a linear combination of the active ones, as with duplicated
     columns, or more than ``max_iter`` events -- the alphas not yet reached,
-    and any column that still fails verification, are solved by FISTA with
-    adaptive restart, batched over the alpha columns (one ``G @ W`` product
-    per iteration) and warm-started from the last homotopy solution.  Every
-    few iterations each column whose support and signs have settled is
-    polished by solving its reduced system (least-squares / minimum-norm if
-    singular) and accepted if it then satisfies the KKT conditions.  For
-    non-unique problems (duplicated columns) the fallback returns one of the
-    minimisers.  ``info['converged']`` is False for columns that did not
-    reach ``tol`` within the budget.
+    and any column that still fails verification, go through two stages:
+
+    1. the exact path of ``G + eps I`` (``eps = 1e-9 max diag G``), which
+       never meets a singular ``G_AA``, supplies support and signs; the exact
+       reduced system on that support is solved (least squares, minimum
+       norm) and the column is accepted if it passes the KKT check;
+    2. columns still open are solved by FISTA with adaptive restart, batched
+       over the alpha columns (one ``G @ W`` product per iteration) and warm
+       started from stage 1; every 20 iterations each column's current sign
+       pattern is tried once with the same reduced solve and KKT check.
+
+    With duplicated columns the minimiser is not unique; the minimum-norm
+    reduced solve splits the weight evenly between copies.
+    ``info['converged']`` is False for columns that did not reach ``tol``
+    within the budget (their gap says how far they are).
     """
     G = np.asarray(G, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
@@ -250,6 +283,8 @@ def lasso_path_gram(G, c, alphas, *, tol=1e-12, max_iter=None, yy=None, return_i
     if not (np.all(np.isfinite(G)) and np.all(np.isfinite(c))):
         raise ValueError("G and c must be finite")
     d, m = c.size, alphas_in.size
+    if method not in ("auto", "fista"):
+        raise ValueError(f"method must be 'auto' or 'fista', got {method!r}")
     if max_iter is None:
         max_iter = max(10_000, 50 * d)
 
@@ -260,50 +295,58 @@ def lasso_path_gram(G, c, alphas, *, tol=1e-12, max_iter=None, yy=None, return_i
 
     amax = float(np.max(np.abs(c), initial=0.0))
     Wg = np.zeros((d, grid.size))
-    info = {"n_events": 0, "fallback": 0, "fallback_reason": None}
+    info = {"n_events": 0, "fallback": 0, "fista": 0, "fallback_reason": None}
 
     # Columns with alpha >= alpha_max stay exactly zero; alpha == 0 is plain
     # least squares.  The homotopy handles the open interval (0, alpha_max).
     on_path = np.flatnonzero((grid < amax) & (grid > 0))
-    if on_path.size:
+    pending = on_path[:0]
+    if method == "fista":
+        pending = on_path
+        info["fallback_reason"] = "method='fista'"
+    elif on_path.size:
         lo, hi = on_path[0], on_path[-1] + 1
         Wh, reached, n_events, reason = _homotopy(G, c, grid[lo:hi], amax, max_iter)
         Wg[:, lo:hi] = Wh
         info["n_events"] = n_events
         pending = np.arange(lo + reached, hi)
-        if reason is not None:
-            info["fallback_reason"] = reason
-        # Warm start for the alphas the homotopy did not reach.
-        if pending.size and reached:
-            Wg[:, pending] = Wg[:, [lo + reached - 1]]
-    else:
-        pending = np.arange(0)
+        info["fallback_reason"] = reason
     zero_alpha = np.flatnonzero(grid == 0)
     if zero_alpha.size and amax > 0:
         Wg[:, zero_alpha] = _least_squares(G, c)[:, None]
 
-    # Verify every column; polish failures directly, hand the rest on.
+    # Verify every column; re-solve failures directly on their support.
     ok = _accepted(G, c, Wg, grid, amax, tol)
     ok[pending] = False
-    bad = np.flatnonzero(~ok)
-    if bad.size:
-        redo = []
-        for j in bad:
-            if j in pending:
-                redo.append(j)
-                continue
-            w = _reduced_solve(G, c, Wg[:, j], grid[j])
+    for j in np.setdiff1d(np.flatnonzero(~ok), pending):
+        w = _reduced_solve(G, c, Wg[:, j], grid[j])
+        if w is not None and _accepted(G, c, w[:, None], grid[j : j + 1], amax, tol)[0]:
+            Wg[:, j], ok[j] = w, True
+    redo = np.flatnonzero(~ok)
+    info["fallback"] = int(redo.size)
+    if redo.size and info["fallback_reason"] is None:
+        info["fallback_reason"] = "KKT check failed after polishing"
+
+    # Fallback 1: the path of G + eps I, which cannot meet a singular G_AA,
+    # gives support and signs; the exact reduced system on that support is
+    # then solved (minimum norm) and verified.
+    ridge_cols = redo[grid[redo] > 0]
+    if method == "auto" and ridge_cols.size:
+        eps = _RIDGE * max(float(np.max(np.diag(G))), np.finfo(float).tiny)
+        Wr, reached, n_events, _ = _homotopy(G + eps * np.eye(d), c, grid[ridge_cols], amax, max_iter)
+        info["n_events"] += n_events
+        for i, j in enumerate(ridge_cols[:reached]):
+            w = _reduced_solve(G, c, Wr[:, i], grid[j])
             if w is not None and _accepted(G, c, w[:, None], grid[j : j + 1], amax, tol)[0]:
-                Wg[:, j] = w
+                Wg[:, j], ok[j] = w, True
             else:
-                redo.append(j)
-        if redo:
-            redo = np.asarray(redo)
-            info["fallback"] = int(redo.size)
-            if info["fallback_reason"] is None:
-                info["fallback_reason"] = "kkt check failed after polishing"
-            Wg[:, redo], conv = _fallback(G, c, grid[redo], Wg[:, redo], amax, tol, max_iter)
-            ok[redo] = conv
+                Wg[:, j] = Wr[:, i]  # a good warm start all the same
+
+    # Fallback 2: FISTA, batched over the remaining columns.
+    redo = np.flatnonzero(~ok)
+    info["fista"] = int(redo.size)
+    if redo.size:
+        Wg[:, redo], ok[redo] = _fista(G, c, grid[redo], Wg[:, redo], amax, tol, max_iter)
 
     W = Wg[:, inverse]
     gap = lasso_duality_gap(G, c, W, alphas_in, yy=yy)
@@ -329,13 +372,13 @@ def _homotopy(G, c, grid, amax, max_events):
     # Active-set state in preallocated buffers, in "active order" (slot p):
     #   A[p] active index, s[p] its sign, w[p] its coefficient at alpha = a,
     #   R[p] = G[A[p]] so that G[:, A] @ x == x @ R[:k] without a gather,
-    #   inv(G_AA) == Z[:k, :nz] @ Z[:k, :nz].T.
+    #   inv(G_AA) == Z[:k, :nz] @ Z[:k, :nz].T, rows k.. of Z kept zero.
     # The factor Z grows by one column per join (bordering), so a join costs
     # two matrix-vector products instead of an O(k^2) rank-one update of an
     # explicit inverse; a drop projects one direction out of Z, which leaves
     # a spare column, and Z is rebuilt once spare columns run out.
-    # Per-event cost is dominated by NumPy call overhead at moderate d, hence
-    # the terse loop below.
+    # At moderate d an event costs about as much in NumPy call overhead as in
+    # arithmetic, hence the terse loop below.
     A = np.empty(d, dtype=np.intp)
     s = np.empty(d)
     w = np.zeros(d)
@@ -343,30 +386,35 @@ def _homotopy(G, c, grid, amax, max_events):
     Z = np.zeros((d, d + _SPARE_COLUMNS))
     k = nz = 0
     inf = np.inf
+    # Row 0 / row 1 of the stacked join test: upper (+alpha) / lower bound.
+    updown = np.array([[1.0], [-1.0]])
 
-    def add(j, sign):
+    def add(j, sign, g):
+        """Join j, with g = G[A, j] for the current A.
+
+        Returns ``b = inv(G_AA) g`` (None if j is collinear with A) and the
+        Schur complement ``G_jj - g'b``.
+        """
         nonlocal k, nz
         if nz == Z.shape[1] and not rebuild():
-            return False
+            return None, 0.0
         if k:
             Zk = Z[:k, :nz]
-            y = G[j, A[:k]] @ Zk
+            y = g @ Zk
             schur = diagG[j] - y @ y
         else:
             schur = diagG[j]
         if not schur > _COLLINEAR * diagG[j]:
-            return False
-        root = np.sqrt(schur)
-        if k:
-            Z[:k, nz] = Zk @ y
-            Z[:k, nz] *= -1.0 / root
-        Z[k, :nz] = 0.0
+            return None, 0.0
+        root = math.sqrt(schur)
+        b = Zk @ y if k else np.empty(0)
+        np.multiply(b, -1.0 / root, out=Z[:k, nz])
         Z[k, nz] = 1.0 / root
         R[k] = G[j]
         A[k], s[k], w[k] = j, sign, 0.0
         k += 1
         nz += 1
-        return True
+        return b, schur
 
     def remove(p):
         nonlocal k
@@ -377,6 +425,7 @@ def _homotopy(G, c, grid, amax, max_events):
             Z[p, :nz] = Z[last, :nz]
             R[p] = R[last]
             A[p], s[p], w[p] = A[last], s[last], w[last]
+        Z[last, :nz] = 0.0
         # inv(G_AA) without p is Z_r (I - z z'/z'z) Z_r', z the old row p.
         Zr = Z[:last, :nz]
         Zr -= np.multiply.outer(Zr @ z, z / (z @ z))
@@ -390,27 +439,32 @@ def _homotopy(G, c, grid, amax, max_events):
         except np.linalg.LinAlgError:
             return False
         Z[:k, :k] = np.linalg.inv(L).T
+        Z[:k, k:nz] = 0.0
         nz = k
         return True
 
     def refine(x, y, gy):
-        """One refinement step of y ~ inv(G_AA) x, with gy = G[:, A] @ y.
+        """One refinement step of y ~ inv(G_AA) x in place, gy = G[:, A] @ y.
 
-        Returns the relative size of the correction, a measure of how far the
+        Returns the correction, whose relative size measures how far the
         updated factor has drifted from the true inverse.
         """
         Zk = Z[:k, :nz]
         dy = Zk @ ((x - gy[A[:k]]) @ Zk)
         y += dy
         gy += dy @ R[:k]
-        return np.abs(dy).max() / np.abs(y).max()
+        return dy
 
     a = amax
     j0 = int(np.argmax(np.abs(c)))
-    add(j0, np.sign(c[j0]))
+    add(j0, np.sign(c[j0]), None)
     r = c.copy()  # correlations c - G w at alpha = a
+    v = np.empty(d)  # v[:k] = inv(G_AA) s_A = -dw_A/d alpha
+    q = None  # G[:, A] v[:k]: the correlations move by -q per unit step
     pos = 0
-    barrier = -1  # just-dropped index: its slack is zero to rounding, skip once
+    # Just-dropped index and the bound it sits on (row of rho): its slack there
+    # is zero to rounding and grows in theory, so skip it there for one step.
+    barrier, barrier_row = -1, 0
     n_events = 0
     since_check = 0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -419,58 +473,68 @@ def _homotopy(G, c, grid, amax, max_events):
             sk = s[:k]
             Zk = Z[:k, :nz]
             Rk = R[:k]
-            v = Zk @ (sk @ Zk)  # -dw_A/d alpha = inv(G_AA) s_A
-            q = v @ Rk  # G[:, A] v: rate of change of the correlations
+            if q is None:  # after a drop: direction from scratch
+                vk = v[:k]
+                vk[:] = Zk @ (sk @ Zk)
+                q = vk @ Rk
+            else:
+                vk = v[:k]
             if since_check >= _CHECK_EVERY:
                 since_check = 0
-                if refine(sk, v, q) > _DRIFT:
+                dv = refine(sk, vk, q)
+                if np.abs(dv).max() > _DRIFT * np.abs(vk).max():
                     if not rebuild():
                         return W, pos, n_events, "G_AA not positive definite"
                     Zk = Z[:k, :nz]
-                    v = Zk @ (sk @ Zk)
-                    q = v @ Rk
-                    refine(sk, v, q)
+                    vk[:] = Zk @ (sk @ Zk)
+                    q = vk @ Rk
+                    refine(sk, vk, q)
 
-            # Join: slack a -/+ r shrinks at rate 1 -/+ q per unit decrease of
-            # alpha; a negative slack (rounding) gives a negative step, i.e. an
-            # immediate join.
-            den = 1.0 - q
-            t_up = (a - r) / den
-            t_up[den <= 0] = inf
-            den = 1.0 + q
-            t_lo = (a + r) / den
-            t_lo[den <= 0] = inf
-            t_join = np.minimum(t_up, t_lo)
-            t_join[Ak] = inf
+            # Join: the slack a -/+ r_j (clipped at 0 against rounding) shrinks
+            # at rate 1 -/+ q_j per unit decrease of alpha.  Work with
+            # rate / slack, the inverse of the time to the bound: the first
+            # join is its largest positive value, and a negative rate (the
+            # slack grows) can never win.
+            slack = a - updown * r
+            np.maximum(slack, 0.0, out=slack)
+            rho = (1.0 - updown * q) / slack
+            rho[:, Ak] = -inf
             if barrier >= 0:
-                t_join[barrier] = inf
-            j = t_join.argmin()
-            tj = t_join[j]
-            # Drop: an active coefficient moving towards zero (s v < 0) hits it.
-            t_drop = -w[:k] / v
-            t_drop[sk * v >= 0] = inf
-            p = t_drop.argmin()
-            tp = t_drop[p]
-            t = max(min(tj, tp), 0.0)
+                rho[barrier_row, barrier] = -inf
+            jj = rho.argmax()
+            rho_j = rho.flat[jj]
+            if rho_j != rho_j:  # 0/0: exactly on the bound with zero rate
+                rho[rho != rho] = -inf
+                jj = rho.argmax()
+                rho_j = rho.flat[jj]
+            tj = 1.0 / rho_j if rho_j > 0 else inf
+            # Drop: an active coefficient moving towards zero (s v < 0) hits
+            # it; same inverse-time trick with the most negative s v / s w.
+            sw = sk * w[:k]
+            np.maximum(sw, 0.0, out=sw)
+            rho = (sk * vk) / sw
+            p = rho.argmin()
+            rho_p = rho[p]
+            if rho_p != rho_p:
+                rho[rho != rho] = inf
+                p = rho.argmin()
+                rho_p = rho[p]
+            tp = -1.0 / rho_p if rho_p < 0 else inf
+            t = min(tj, tp)
 
             a_next = a - t
             if grid[pos] >= a_next:
                 start = pos
                 while pos < m and grid[pos] >= a_next:
                     pos += 1
-                # Polish: re-solve the reduced system at this alpha, refined
-                # against directly computed residuals, then read the
-                # requested alphas off this piece.
-                if since_check:
-                    refine(sk, v, q)
-                    since_check = 0
-                x = c[Ak] - a * sk
-                wk = Zk @ (x @ Zk)
-                g = wk @ Rk
-                refine(x, wk, g)
-                w[:k] = wk
+                # Polish: one step of iterative refinement of w against the
+                # directly computed residual of the reduced system at this
+                # alpha, then read the requested alphas off this piece.
+                g = w[:k] @ Rk
+                wk = w[:k]
+                refine(c[Ak] - a * sk, wk, g)
                 r = c - g
-                blk = wk[:, None] + np.multiply.outer(v, a - grid[start:pos])
+                blk = wk[:, None] + np.multiply.outer(vk, a - grid[start:pos])
                 # A coefficient on the wrong side of zero means rounding moved
                 # a drop event; zero it and let the KKT check judge.
                 blk[blk * sk[:, None] < 0] = 0.0
@@ -481,23 +545,36 @@ def _homotopy(G, c, grid, amax, max_events):
                 return W, pos, n_events, f"more than max_iter={max_events} homotopy events"
 
             a = a_next
-            w[:k] += t * v
+            w[:k] += t * vk
             r -= t * q
             n_events += 1
             since_check += 1
             if tj <= tp:
-                sign = 1.0 if t_up[j] <= t_lo[j] else -1.0
+                j = jj % d
+                sign = 1.0 if jj < d else -1.0
                 r[j] = sign * a
-                if not add(j, sign):
+                g = R[:k, j]
+                gv = g @ vk
+                b, schur = add(j, sign, g)
+                if b is None:
                     return W, pos, n_events, "collinear active set (singular G_AA)"
+                # Bordered update of the direction in O(k) instead of a solve:
+                # v_A -= gamma b, v_j = gamma, gamma = (s_j - G_jA v_A) / schur.
+                gamma = (sign - gv) / schur
+                vk -= gamma * b
+                v[k - 1] = gamma
+                q = v[:k] @ R[:k]
                 barrier = -1
             else:
-                barrier = A[p]
+                # Only the bound it leaves from is masked: a fast-moving
+                # correlation can still cross to the opposite bound.
+                barrier, barrier_row = A[p], (0 if s[p] > 0 else 1)
                 w[p] = 0.0
                 remove(p)
+                q = None
                 if k == 0:  # cannot happen below alpha_max; restart defensively
                     j0 = int(np.argmax(np.abs(c)))
-                    add(j0, np.sign(c[j0]))
+                    add(j0, np.sign(c[j0]), None)
                     r = c.copy()
 
 
@@ -512,20 +589,19 @@ def _least_squares(G, c):
 
 
 def _reduced_solve(G, c, w, alpha):
-    """Re-solve ``G_SS w_S = c_S - alpha sign(w_S)`` on the support of ``w``."""
+    """Re-solve ``G_SS w_S = c_S - alpha sign(w_S)`` on the support S of ``w``.
+
+    Least squares with minimum norm, so that a singular ``G_SS`` (duplicated
+    columns) gives the most even split of the weight.  Returns None when the
+    solution contradicts the assumed signs (the support guess was wrong).
+    """
     S = np.flatnonzero(w)
     out = np.zeros_like(w)
-    if S.size == 0:
-        return out
-    rhs = c[S] - alpha * np.sign(w[S])
-    GS = G[np.ix_(S, S)]
-    try:
-        out[S] = np.linalg.solve(GS, rhs)
-    except np.linalg.LinAlgError:
-        out[S] = np.linalg.lstsq(GS, rhs, rcond=None)[0]
-    # A sign flip means the support/sign pattern was wrong: not a solution.
-    if np.any(out[S] * np.sign(w[S]) < 0):
-        return None
+    if S.size:
+        signs = np.sign(w[S])
+        out[S] = np.linalg.lstsq(G[np.ix_(S, S)], c[S] - alpha * signs, rcond=None)[0]
+        if np.any(out[S] * signs < 0):
+            return None
     return out
 
 
@@ -547,7 +623,7 @@ def _soft(Z, thr):
     return np.sign(Z) * np.maximum(np.abs(Z) - thr, 0.0)
 
 
-def _fallback(G, c, alphas, W0, amax, tol, max_iter, check_every=10):
+def _fista(G, c, alphas, W0, amax, tol, max_iter, check_every=20):
     """FISTA with adaptive restart, batched over columns, plus support polishing.
 
     Returns ``(W, converged)``.
@@ -561,7 +637,7 @@ def _fallback(G, c, alphas, W0, amax, tol, max_iter, check_every=10):
     Y = X.copy()
     t = np.ones(m)
     done = np.zeros(m, dtype=bool)
-    last_pattern = np.sign(X)
+    tried = [None] * m  # sign pattern of the last failed polish, per column
     cc = c[:, None]
     for it in range(1, max_iter + 1):
         live = np.flatnonzero(~done)
@@ -581,23 +657,16 @@ def _fallback(G, c, alphas, W0, amax, tol, max_iter, check_every=10):
         if it % check_every:
             continue
         done[live] = _accepted(G, c, Xn, alphas[live], amax, tol)
-        pattern = np.sign(X)
-        settled = np.flatnonzero(~done & np.all(pattern == last_pattern, axis=0))
-        last_pattern = pattern
-        for j in settled:
-            w = _polish_any(G, c, X[:, j], alphas[j])
+        # Once the support and signs are right, the reduced solve is exact;
+        # try each sign pattern once per column.
+        for j in np.flatnonzero(~done):
+            pattern = np.sign(X[:, j])
+            if tried[j] is not None and np.array_equal(pattern, tried[j]):
+                continue
+            w = _reduced_solve(G, c, X[:, j], alphas[j])
             if w is not None and _accepted(G, c, w[:, None], alphas[j : j + 1], amax, tol)[0]:
                 X[:, j] = Y[:, j] = w
                 done[j] = True
+            else:
+                tried[j] = pattern
     return X, done
-
-
-def _polish_any(G, c, w, alpha):
-    """Reduced solve that tolerates a singular ``G_SS`` (minimum-norm)."""
-    S = np.flatnonzero(w)
-    out = np.zeros_like(w)
-    if S.size:
-        out[S] = np.linalg.lstsq(G[np.ix_(S, S)], c[S] - alpha * np.sign(w[S]), rcond=None)[0]
-        if np.any(out[S] * np.sign(w[S]) < 0):
-            return None
-    return out

@@ -68,7 +68,9 @@ class GradientDescent(_LeastSquaresLoss):
 
     Every column runs ``n_steps`` steps of size ``step`` (default 1/λ_max(H)).
     For L2 it converges when step < 2/(λ_max + α); a column whose weights blow up
-    (non-finite, or ‖w‖ > 1e8·max(1, ‖w*‖)) stops and is reported ``diverged``.
+    (non-finite, or ‖w‖ > 1e8·max(1, ‖w*‖)) stops and is reported ``diverged``, and
+    so is, for a quadratic penalty (one with ``l2_strength``), every column whose
+    step is at or above that bound, where growth may be too slow to see in n_steps.
     ``objective_trace`` holds J̃ at about 30 log-spaced steps, to watch the
     optimisation and not only the optimum.
     """
@@ -110,6 +112,17 @@ class GradientDescent(_LeastSquaresLoss):
                 trace.append(np.where(alive, q.loss(W) + penalty.value(W), np.nan))
             if not alive.any():
                 break
+        # A step only slightly above the bound grows too slowly to reach the norm
+        # limit in n_steps; for a quadratic penalty (s/2)||w||² the bound is exact
+        # (the iteration matrix I − ε(H + sI) has spectral radius ≥ 1), so say so.
+        if hasattr(penalty, "l2_strength"):
+            lam_max = float(q.eig[0][-1])
+            strength = np.broadcast_to(np.asarray(penalty.l2_strength, float), (m,))
+            for i in np.flatnonzero(alive & (step * (lam_max + strength) >= 2.0)):
+                alive[i] = False
+                message[i] = (f"diverged: step {step:g} >= 2/(λ_max+α) = {2 / (lam_max + strength[i]):.6g}; "
+                              f"|w| reached {np.linalg.norm(W[:, i]):.3g} in {self.n_steps} steps "
+                              f"(converges below 2/(λ_max+α))")
         status = np.where(alive, "ok", "diverged").astype(object)
         trace_arr = np.array(trace).T  # (m, n_checkpoints)
         steps = np.broadcast_to(checkpoints[:len(trace)].astype(float), trace_arr.shape)

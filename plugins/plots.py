@@ -11,6 +11,8 @@ from regsim import Plot
 
 #: At most this many panels (problem configurations) per figure.
 _MAX_PANELS = 4
+#: Where a relative gap of exactly 0 is drawn on a log axis.
+_GAP_FLOOR = 1e-17
 
 
 def _ok(df, penalty: str, *columns: str):
@@ -105,7 +107,8 @@ class L1SoftThreshold(Plot):
         panels = _panels(rows)
         fig, axes = _figure(2, height=4.2)
         u_max = 0.0  # the 95th percentile of |u| over panels sets the zoom
-        for label, sub in panels:
+        colours = [f"C{i}" for i in range(len(panels))]
+        for colour, (label, sub) in zip(colours, panels):
             alpha = sub["penalty.alpha"].to_numpy()[:, None]
             h = np.array(sub["h_diag"].tolist(), dtype=float)
             w = np.array(sub["w"].tolist(), dtype=float)
@@ -114,18 +117,21 @@ class L1SoftThreshold(Plot):
             u = (w_star * h / alpha)[keep].ravel()
             v = (w * h / alpha)[keep].ravel()
             u_max = max(u_max, np.percentile(np.abs(u), 95) if u.size else 0)
-            axes[0].plot(u, v, ".", ms=2, alpha=0.5, label=label or "l1")
+            # points above the theory line (zorder), or exact agreement hides them
+            axes[0].plot(u, v, ".", ms=3, alpha=0.6, color=colour, label=label or "l1",
+                         zorder=3)
             order = np.argsort(alpha[:, 0])
             axes[1].plot(alpha[order, 0], sub["sparsity"].to_numpy()[order], "o", ms=3,
-                         label=f"measured {label}")
+                         color=colour, label=f"measured {label}".strip(), zorder=3)
             if "w_theory" in sub and sub["w_theory"].notna().all():
                 w_th = np.array(sub["w_theory"].tolist(), dtype=float)
-                axes[1].plot(alpha[order, 0], np.mean(w_th == 0, axis=1)[order], "-", lw=1)
+                axes[1].plot(alpha[order, 0], np.mean(w_th == 0, axis=1)[order], "-", lw=1.2,
+                             color=colour, zorder=2)
         # Zoom on the threshold: beyond a few units the line is just v = u − 1.
         lim = min(max(u_max, 2.0), 6.0)
         line = np.linspace(-lim, lim, 200)
-        axes[0].plot(line, np.sign(line) * np.maximum(np.abs(line) - 1, 0), "k-", lw=1.2,
-                     label="sign(u)·max(|u|−1, 0)")
+        axes[0].plot(line, np.sign(line) * np.maximum(np.abs(line) - 1, 0), "k-", lw=1,
+                     label="theory: sign(u)·max(|u|−1, 0)", zorder=2)
         axes[0].set_xlim(-lim, lim)
         axes[0].set_ylim(-lim, lim)
         axes[0].set_xlabel("u = w*ᵢ Hᵢᵢ / α")
@@ -134,7 +140,11 @@ class L1SoftThreshold(Plot):
         axes[1].set_xscale("log")
         axes[1].set_xlabel("α")
         axes[1].set_ylabel("fraction of exact zeros")
-        axes[1].legend(fontsize=7, title="lines: soft-threshold theory", title_fontsize=7)
+        axes[1].set_ylim(-0.03, 1.03)
+        axes[1].legend(fontsize=7, title="lines: soft-threshold theory\n(same colour)",
+                       title_fontsize=7)
+        axes[0].set_title("every weight and α (first seed)", fontsize=9)
+        axes[1].set_title("sparsity (first seed)", fontsize=9)
         return [_save(fig, out_dir, self.name)]
 
 
@@ -159,13 +169,25 @@ class TheoryGap(Plot):
                               and rows[c].nunique() > 1]
         fig, axes = _figure(1, height=4.0)
         ax = axes[0]
+        top = 0.0
         for values, sub in rows.groupby(keys, dropna=False):
             values = values if isinstance(values, tuple) else (values,)
             med = sub.groupby("penalty.alpha")["theory_gap"].median()
-            label = ", ".join(str(v) for v in values)
-            ax.plot(med.index, np.maximum(med.to_numpy(), 1e-17), "o-", ms=3, label=label)
+            label = ", ".join(str(v) if k == "penalty" else f"{k.split('.')[-1]}={v}"
+                              for k, v in zip(keys, values))
+            # an exact 0 cannot sit on a log axis: it is drawn on the floor line
+            ax.plot(med.index, np.maximum(med.to_numpy(), _GAP_FLOOR), "o-", ms=3, label=label)
+            top = max(top, float(np.nanmax(med.to_numpy())))
+        ax.axhline(np.finfo(float).eps, color="grey", lw=0.8, ls="--")
+        ax.text(0.01, np.finfo(float).eps, " machine ε", transform=ax.get_yaxis_transform(),
+                va="bottom", fontsize=7, color="grey")
+        ax.axhline(_GAP_FLOOR, color="grey", lw=0.6, ls=":")
+        ax.text(0.01, _GAP_FLOOR, " exactly 0", transform=ax.get_yaxis_transform(),
+                va="bottom", fontsize=7, color="grey")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # at least a few decades, so a curve at rounding level reads as such
+        ax.set_ylim(_GAP_FLOOR / 3, max(10 * top, 1e-12))
         ax.set_xlabel("α")
         ax.set_ylabel("relative gap to theory (median over seeds)")
         ax.legend(fontsize=7)

@@ -17,14 +17,18 @@ __all__ = ["run_sweep", "open_results", "quiet_prefect_defaults"]
 def quiet_prefect_defaults() -> None:
     """Offline-friendly Prefect defaults, unless the user set them already.
 
-    Analytics off (no telemetry failures offline) and the embedded server's
-    shutdown noise hidden; see ``prefect.toml`` for the same as a file.
+    Analytics off (no telemetry failures offline), the embedded server's
+    shutdown noise hidden and a start-up timeout long enough for a first run
+    on a busy machine; see ``prefect.toml`` for the same as a file.
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "200")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE", "200")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL", "1")
+    # The first start on a machine creates Prefect's database (15 s idle, far more on
+    # a busy 2-core machine); Prefect's 20 s default then fails the whole sweep.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from . import __version__
 
@@ -150,6 +149,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regsim",
@@ -181,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="sweep spec (YAML file)")
     p.add_argument("--out", default="data/results", metavar="DIR",
                    help="result store root (default data/results)")
-    p.add_argument("--chunk-size", type=int, default=None, metavar="N",
+    p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="N",
                    help="cells per Prefect task (default: about 16 tasks)")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=cmd_sweep)

@@ -66,7 +66,8 @@ class Component:
 
     def __init__(self, **values: Any) -> None:
         scalars = {k: v for k, v in values.items() if not isinstance(v, np.ndarray)}
-        checked = validate_params(self.kind or self.name, self.params, scalars)
+        schema = {k: p for k, p in self.params.items() if k in scalars or k not in values}
+        checked = validate_params(self.kind or self.name, schema, scalars)
         for key, value in values.items():
             if isinstance(value, np.ndarray):
                 param = self.params.get(key)

@@ -14,6 +14,7 @@ the bad value and what is allowed.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,9 @@ class Param:
                 return value
             raise SpecError(f"{key}: must be true or false, got {value!r}")
         if want is int:
+            value = _yaml11_number(value)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SpecError(f"{key}: must be a finite integer ({self.describe()}), got {value!r}")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
                 raise SpecError(f"{key}: must be an integer ({self.describe()}), got {value!r}")
             return int(value)
@@ -138,9 +142,23 @@ class Param:
 
     @staticmethod
     def _number(key: str, value: Any) -> float:
+        value = _yaml11_number(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"{key}: must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise SpecError(f"{key}: must be a finite number, got {value!r}")
         return float(value)
+
+
+# PyYAML follows YAML 1.1, where ``1e-3`` (no dot) is a string; users mean a number.
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _yaml11_number(value: Any) -> Any:
+    """``value`` as a float when it is a string spelling a plain decimal number."""
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value)
+    return value
 
 
 def validate_params(prefix: str, schema: dict[str, Param], given: dict[str, Any]) -> dict[str, Any]:

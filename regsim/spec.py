@@ -290,13 +290,15 @@ def _axis_values(where: str, param: Param, value: Any) -> list | None:
     """The values of an axis, or ``None`` when ``value`` is a single value."""
     if isinstance(value, dict):
         if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace"):
-            raise SpecError(f"{where}: an axis mapping must be {{logspace: [lo, hi, n]}} or "
-                            f"{{linspace: [lo, hi, n]}}, got {value!r}")
+            raise SpecError(f"{where}: must be a single {param.describe()}, a list of them (an axis), "
+                            f"{{logspace: [lo, hi, n]}} or {{linspace: [lo, hi, n]}}; got {value!r}")
         kind, args = next(iter(value.items()))
         if (not isinstance(args, list) or len(args) != 3
                 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
                 or int(args[2]) != args[2] or args[2] < 1):
-            raise SpecError(f"{where}.{kind}: must be [lo, hi, n] with n a positive integer, got {args!r}")
+            unit = "powers of ten: 10**lo .. 10**hi" if kind == "logspace" else "lo .. hi"
+            raise SpecError(f"{where}.{kind}: must be [lo, hi, n] ({unit}, n a positive integer "
+                            f"number of points), got {args!r}")
         lo, hi, n = args
         grid = np.logspace(lo, hi, int(n)) if kind == "logspace" else np.linspace(lo, hi, int(n))
         return [int(v) if param.type is int else float(v) for v in grid]

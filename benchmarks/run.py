@@ -1,0 +1,112 @@
+"""Run every ``benchmarks/bench_*.py`` and collect their figures.
+
+Each benchmark module has a ``main()`` returning a dict (nested dicts allowed);
+this script imports each from its file, runs it, prints one table of every
+scalar figure and writes them all to ``benchmarks/results/latest.json``
+(gitignored) with the machine it ran on. Speed figures are ratios against a
+peer measured in the same run, so they compare across machines; absolute
+times do not.
+
+Usage: ``python benchmarks/run.py [NAME ...]`` (``make bench``), e.g.
+``python benchmarks/run.py l2_path`` runs only ``bench_l2_path.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "latest.json"
+
+
+def discover(names: list[str] | None = None) -> list[Path]:
+    files = sorted(HERE.glob("bench_*.py"))
+    if names:
+        wanted = {n.removeprefix("bench_").removesuffix(".py") for n in names}
+        unknown = wanted - {f.stem.removeprefix("bench_") for f in files}
+        if unknown:
+            raise SystemExit(f"run.py: no benchmark {sorted(unknown)}; have "
+                             f"{', '.join(f.stem.removeprefix('bench_') for f in files)}")
+        files = [f for f in files if f.stem.removeprefix("bench_") in wanted]
+    return files
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"regsim_bench_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def flatten(result, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; only the scalars, for the table."""
+    out = {}
+    for key, value in (result or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            out[name] = value
+    return out
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    files = discover(argv if argv is not None else sys.argv[1:])
+    report = {"started": datetime.now(timezone.utc).isoformat(), "machine": machine(),
+              "benchmarks": {}}
+    for path in files:
+        name = path.stem.removeprefix("bench_")
+        print(f"== {name} ({path.name})", flush=True)
+        t0 = time.perf_counter()
+        try:
+            result = load(path).main()
+            entry = {"status": "ok", "result": result}
+        except Exception as exc:  # one broken benchmark must not hide the others
+            traceback.print_exc()
+            entry = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        entry["wall_s"] = time.perf_counter() - t0
+        report["benchmarks"][name] = entry
+        print()
+
+    rows = [(name, key, _fmt(value))
+            for name, entry in report["benchmarks"].items()
+            for key, value in (flatten(entry.get("result")) or {"status": entry["status"]}).items()]
+    if rows:
+        widths = [max(len(r[i]) for r in rows + [("benchmark", "figure", "value")]) for i in range(3)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        print(line.format("benchmark", "figure", "value"))
+        print(line.format(*("-" * w for w in widths)))
+        for row in rows:
+            print(line.format(*row))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwritten {RESULTS.relative_to(HERE.parent)} "
+          f"({report['machine']['cpu_count']} cores, {report['machine']['platform']})")
+    if any(e["status"] != "ok" for e in report["benchmarks"].values()):
+        raise SystemExit(1)
+    return report
+
+
+if __name__ == "__main__":
+    main()
