@@ -27,10 +27,10 @@ venv: $(STAMP)
 
 demo: venv
 	$(BIN)/regsim sweep examples/quickstart.yaml --out $(OUT)
-	$(BIN)/regsim report $(OUT)/quickstart -o $(OUT)/quickstart/report
+	$(BIN)/regsim report $(OUT)/quickstart -o $(OUT)/quickstart/_report
 	@echo
 	@echo "Parquet results: $(OUT)/quickstart/   (pd.read_parquet('$(OUT)/quickstart'))"
-	@echo "Figures and page: $(OUT)/quickstart/report/index.html"
+	@echo "Figures and page: $(OUT)/quickstart/_report/index.html   (the _ keeps pd.read_parquet from reading it)"
 
 test: venv
 	$(BIN)/python -m pytest

@@ -51,6 +51,9 @@ _SPARE_COLUMNS = 64
 # _DRIFT (relative) triggers a rebuild of the factor.
 _CHECK_EVERY = 8
 _DRIFT = 1e-6
+# At a requested alpha, w is refined when the residual of its reduced system
+# exceeds this (relative to alpha_max); rounding level is ~1e-16.
+_POLISH = 1e-14
 # Relative ridge (times max diag G) of the first fallback's path, small enough
 # not to change supports in practice, large enough to keep G_AA invertible.
 _RIDGE = 1e-9
@@ -527,12 +530,15 @@ def _homotopy(G, c, grid, amax, max_events):
                 start = pos
                 while pos < m and grid[pos] >= a_next:
                     pos += 1
-                # Polish: one step of iterative refinement of w against the
-                # directly computed residual of the reduced system at this
-                # alpha, then read the requested alphas off this piece.
-                g = w[:k] @ Rk
+                # Polish: recompute the correlations directly, and refine w
+                # when the residual of the reduced system at this alpha is
+                # above rounding level; then read the requested alphas off
+                # this piece.
                 wk = w[:k]
-                refine(c[Ak] - a * sk, wk, g)
+                g = wk @ Rk
+                x = c[Ak] - a * sk
+                if np.abs(x - g[Ak]).max() > _POLISH * amax:
+                    refine(x, wk, g)
                 r = c - g
                 blk = wk[:, None] + np.multiply.outer(vk, a - grid[start:pos])
                 # A coefficient on the wrong side of zero means rounding moved

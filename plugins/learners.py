@@ -120,9 +120,10 @@ class GradientDescent(_LeastSquaresLoss):
             strength = np.broadcast_to(np.asarray(penalty.l2_strength, float), (m,))
             for i in np.flatnonzero(alive & (step * (lam_max + strength) >= 2.0)):
                 alive[i] = False
-                message[i] = (f"diverged: step {step:g} >= 2/(λ_max+α) = {2 / (lam_max + strength[i]):.6g}; "
-                              f"|w| reached {np.linalg.norm(W[:, i]):.3g} in {self.n_steps} steps "
-                              f"(converges below 2/(λ_max+α))")
+                bound = 2 / (lam_max + strength[i])
+                message[i] = (f"diverged: step {step:g} >= 2/(λ_max+α) = {bound:.6g}; "
+                              f"|w| reached {np.linalg.norm(W[:, i]):.3g} in {self.n_steps} "
+                              f"steps (converges below 2/(λ_max+α))")
         status = np.where(alive, "ok", "diverged").astype(object)
         trace_arr = np.array(trace).T  # (m, n_checkpoints)
         steps = np.broadcast_to(checkpoints[:len(trace)].astype(float), trace_arr.shape)

@@ -17,7 +17,7 @@ EPILOG = """examples:
   regsim validate examples/quickstart.yaml
   regsim sweep examples/quickstart.yaml --out data/results
   regsim show data/results/quickstart
-  regsim report data/results/quickstart -o data/results/quickstart/report
+  regsim report data/results/quickstart -o data/results/quickstart/_report
 """
 
 
@@ -105,7 +105,7 @@ def cmd_sweep(args) -> int:
     for failure in summary["failed_chunks"]:
         print(f"chunk not stored (rerun to retry): {failure}")
     print(f"next      regsim show {summary['run_dir']}\n"
-          f"          regsim report {summary['run_dir']} -o {summary['run_dir']}/report")
+          f"          regsim report {summary['run_dir']} -o {summary['run_dir']}/_report")
     return 1 if counts.get("error", 0) or summary["failed_chunks"] else 0
 
 
@@ -205,14 +205,22 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Draw every figure that applies to the results (PNG) and an "
                                    "index.html that shows them.")
     p.add_argument("path", metavar="DIR", help="run, sweep or store directory")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output directory; inside a result directory name it with a leading "
+                        "'_' (e.g. DIR/_report) so pd.read_parquet(DIR) skips it")
     p.set_defaults(func=cmd_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `regsim validate spec.yaml | head`: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -217,7 +217,20 @@ def _build(raw: Any, registry: Registry, source: str | None) -> Spec:
             checked.add(names)
         for seed in seeds:
             cells.append(_make_cell(components, metrics, seed, registry))
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        if cell.cell_id in seen:  # a repeated axis value: same cell_id, duplicate rows
+            desc = ", ".join(f"{slot}={_describe(comp)}" for slot, comp in cell.components.items()
+                             if comp is not None)
+            raise SpecError(f"spec: the axes give the same cell twice ({desc}, seed={cell.seed}); "
+                            f"remove the repeated value from its list")
+        seen[cell.cell_id] = cell
     return Spec(name=name, raw=raw, cells=cells, metrics=metrics, source=source)
+
+
+def _describe(comp: dict) -> str:
+    params = ", ".join(f"{k}={v!r}" for k, v in comp.items() if k != "plugin")
+    return f"{comp['plugin']}({params})"
 
 
 def _make_cell(components: dict, metrics: list[str], seed: int, registry: Registry) -> Cell:

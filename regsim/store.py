@@ -145,10 +145,13 @@ def run_dirs(sweep_dir: str | Path) -> list[Path]:
 def read_results(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Every row under ``path`` (a run, a sweep, or the whole store) as a DataFrame.
 
-    Equivalent to ``pd.read_parquet(path)``; raises ``FileNotFoundError`` when
-    there is no part under ``path``.
+    Reads the ``part-*.parquet`` files only, so other files under ``path`` (a
+    report written into the sweep directory) do not break it, as they would
+    ``pd.read_parquet(path)``; write those under a name starting with ``_`` or
+    ``.``, which pyarrow skips. Raises ``FileNotFoundError`` when there is no part.
     """
     path = Path(path)
-    if not path.exists() or not any(path.rglob("part-*.parquet")):
+    parts = sorted(path.rglob("part-*.parquet")) if path.is_dir() else []
+    if not parts:
         raise FileNotFoundError(f"no result parts under {path}")
-    return pd.read_parquet(path, columns=list(columns) if columns else None)
+    return pd.read_parquet([str(p) for p in parts], columns=list(columns) if columns else None)

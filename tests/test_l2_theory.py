@@ -91,5 +91,19 @@ def test_gradient_descent_above_the_bound_is_reported_diverged(factor, n_steps):
     for row in rows:
         assert row["status"] == "diverged"
         assert "diverged" in row["error"] and "2/(λ_max+α)" in row["error"]
+        if factor > 1.1:  # fast growth: caught by measuring |w|, not by the bound
+            assert row["error"].startswith("diverged at step")
         for col in ("w", "test_mse", "theory_gap", "shrinkage_measured", "n_iter"):
             assert row[col] is None, col  # null metrics, not NaN or inf
+
+
+def test_gradient_descent_with_l1_oscillates_but_is_not_called_diverged():
+    # the sign sub-gradient keeps |w| bounded (about step·α per coordinate) even when
+    # α is past the point where w̃ = 0: not a divergence, whatever the objective does
+    spec = regsim.load_spec({
+        "name": "gd-l1", "seeds": [0],
+        "problem": {"plugin": "linear_regression", "n_train": 100, "n_features": 8},
+        "learner": {"plugin": "gradient_descent", "n_steps": 500},
+        "penalty": {"plugin": "l1", "alpha": [0.01, 1.0, 100.0]}, "metrics": ["test_mse"]})
+    rows = run_cells(spec.cells, sweep="gd-l1", run_id="test")
+    assert [r["status"] for r in rows] == ["ok"] * 3

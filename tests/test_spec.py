@@ -64,6 +64,8 @@ def _with(path, value, **top):
     (_with(["metrics"], ["test_mse", "r2"]), ["metrics[1]", "'r2'", "installed:", "test_mse"]),
     (_with(["seeds"], 0), ["seeds", ">= 1", "0"]),
     (_with(["penalty"], "l2"), ["penalty", "plugin: NAME", "installed: l1, l2", "'l2'"]),
+    (_with(["penalty", "alpha"], [0.1, 0.2, 0.1]),
+     ["same cell twice", "penalty=l2(alpha=0.1)", "repeated value"]),
     (dict(BASE, colour="red"), ["colour", "unknown top-level key", "allowed:", "penalty"]),
 ])
 def test_bad_specs_name_key_value_and_what_is_allowed(spec, fragments):

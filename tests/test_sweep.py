@@ -100,6 +100,16 @@ def test_show_and_report(prefect_server, small_spec, tmp_path, capsys):
 
     assert regsim_cli(["show", str(tmp_path / "nothing")]) == 2
 
+    # a report inside the sweep directory: as _report pandas skips it; regsim reads
+    # only the parts, so even a plain report/ directory does not break it
+    sweep_dir = tmp_path / "small"
+    assert regsim_cli(["report", str(sweep_dir), "-o", str(sweep_dir / "_report")]) == 0
+    assert regsim_cli(["report", str(sweep_dir), "-o", str(sweep_dir / "report")]) == 0
+    assert len(regsim.open_results(sweep_dir)) == 20
+    assert regsim_cli(["show", str(sweep_dir)]) == 0
+    (sweep_dir / "report").rename(tmp_path / "moved")
+    assert len(pd.read_parquet(sweep_dir)) == 20
+
 
 def test_public_api_from_a_file_and_as_a_subflow(prefect_server, small_spec, tmp_path):
     from prefect import flow
