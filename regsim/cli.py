@@ -37,6 +37,10 @@ def _registry_or_exit():
     return registry
 
 
+def _origin(plugin: dict) -> str:
+    return " ".join(filter(None, (plugin["distribution"], plugin["version"])))
+
+
 def cmd_plugins(args) -> int:
     registry = _registry_or_exit()
     if args.check:
@@ -47,7 +51,7 @@ def cmd_plugins(args) -> int:
         print(json.dumps({"plugins": plugins, "failed": failures}, indent=2))
         return 0
     for p in plugins:
-        print(f"{p['name']}  ({p['distribution']} {p['version']})")
+        print(f"{p['name']}  ({_origin(p)})")
         print(f"  hooks: {', '.join(p['hooks'])}")
         for kind, names in sorted(p["components"].items()):
             print(f"  {kind}: {', '.join(names)}")
@@ -78,7 +82,7 @@ def _check_plugins(registry, as_json: bool) -> int:
                           "failed": n_failed}, indent=2))
         return 1 if n_failed else 0
     for plugin in report:
-        print(f"{plugin['plugin']}  ({plugin['distribution']} {plugin['version']})")
+        print(f"{plugin['plugin']}  ({_origin(plugin)})")
         for comp in plugin["components"]:
             checks = comp["checks"]
             failed = [c for c in checks if c["status"] == "failed"]

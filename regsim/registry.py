@@ -154,7 +154,7 @@ class Registry:
             if stem.startswith("_") or (self._allow is not None and stem not in self._allow):
                 continue
             name = stem if stem not in self.plugins else f"{path}"
-            dist = f"(file {path})"
+            dist = f"local file {path}"
             module_name = f"{LOCAL_PACKAGE}.{stem}"
             try:
                 module = sys.modules.get(module_name)
