@@ -63,16 +63,12 @@ from .components import (
     Component,
     Dataset,
     Ensemble,
-    Ensembler,
     Evaluation,
     Fit,
-    InferenceStrategy,
     Learner,
     LinearFit,
-    Metric,
     Penalty,
     Plot,
-    Problem,
     Quadratic,
 )
 from .params import REQUIRED, Param, SpecError
@@ -409,8 +405,7 @@ def check_schema_rejects_bad_values(cls, ctx: _Context) -> None:
 
 def check_pickle_roundtrip(cls, ctx: _Context) -> None:
     """An instance survives pickle with the same parameters (process/Dask runners need it)."""
-    inst = cls(**example_values(cls, ctx.params)) if cls.params or not issubclass(cls, Plot) \
-        else cls()
+    inst = cls(**example_values(cls, ctx.params))
     try:
         copy = pickle.loads(pickle.dumps(inst))
     except Exception as exc:
@@ -751,7 +746,12 @@ def check_metric_columns(cls, ctx: _Context) -> None:
         except CheckSkipped:
             pass
     for data, learner in cases:
-        fit = learner.fit(data, pen, np.random.default_rng(0))
+        try:
+            fit = learner.fit(data, pen, np.random.default_rng(0))
+        except Exception:
+            if isinstance(learner, KitRidge):
+                raise
+            continue  # a registry learner's failure is that learner's, not this metric's
         ev = Evaluation(data, learner, pen, fit)
         out = metric.compute(ev)
         if not isinstance(out, dict):

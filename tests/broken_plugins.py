@@ -5,7 +5,7 @@ Module-level (so they pickle) unless being unpicklable is the mistake.
 
 import numpy as np
 
-from regsim import Dataset, Fit, LinearFit, Learner, Metric, Param, Penalty, Problem
+from regsim import Dataset, LinearFit, Learner, Metric, Param, Penalty, Problem
 
 
 class _L1Like(Penalty):
@@ -115,5 +115,3 @@ class WrongLengthMetric(Metric):
     def compute(self, ev):
         return {"mean_w": [float(np.mean(ev.weights))], "extra": list(range(ev.m))}
 
-
-__all__ = ["Fit"]

@@ -64,6 +64,14 @@ def test_installed_listed_and_passes_the_kit(huber_package):
     assert check.returncode == 0
 
 
+def test_bad_value_message_is_the_one_shown(huber_package):
+    spec = yaml.safe_load((huber_package / "huber-sweep.yaml").read_text())
+    spec["penalty"][0]["delta"] = [-1, 1.0]
+    with pytest.raises(regsim.SpecError) as info:
+        regsim.load_spec(spec)
+    assert str(info.value) + " (in huber-sweep.yaml)" in TUTORIAL.read_text()
+
+
 @pytest.mark.slow
 def test_runs_in_a_sweep_with_proximal_gradient(huber_package, prefect_server, tmp_path):
     from scipy.optimize import minimize
