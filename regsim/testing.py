@@ -669,7 +669,8 @@ def check_learner_deterministic(cls, ctx: _Context) -> None:
 def _ensembler_setup(cls, ctx: _Context):
     ens = cls(**example_values(cls, ctx.params))
     data = _data_for(getattr(cls, "tasks", ("regression",)))
-    pen = ctx.penalty or KitL2(alpha=np.full(ens.batch_size, 0.1) if ens.batch_size > 1 else 0.1)
+    m = ens.batch_size
+    pen = ctx.penalty or KitL2(alpha=_KIT_ALPHAS if m == 1 else np.geomspace(0.01, 0.5, m))
     learner = _learner_for(data.task, pen, ctx)
     return ens, data, learner, pen
 

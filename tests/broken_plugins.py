@@ -115,3 +115,83 @@ class WrongLengthMetric(Metric):
     def compute(self, ev):
         return {"mean_w": [float(np.mean(ev.weights))], "extra": list(range(ev.m))}
 
+
+
+# ---- a small correct bagging ensembler and inference strategy, and broken variants,
+# ---- to show the ensembler and inference checks work (the real ones live in plugins/)
+
+from dataclasses import dataclass, field  # noqa: E402
+
+import regsim  # noqa: E402
+from regsim import Ensemble, Ensembler, InferenceStrategy  # noqa: E402
+
+
+@dataclass
+class Bag(Ensemble):
+    members: list = field(default_factory=list)  # fits, each with m columns
+
+
+class Bagging(Ensembler):
+    """k bootstrap resamples, drawn from the rng it is given."""
+
+    name = "test_bagging"
+    params = {"k": Param(int, default=4, ge=1)}
+    produces = "bagging"
+
+    def _rng(self, rng):
+        return rng
+
+    def fit(self, data, learner, penalty, rng):
+        rng = self._rng(rng)
+        members = []
+        n = len(data.y_train)
+        for _ in range(self.k):
+            idx = rng.integers(0, n, n)
+            sample = Dataset(data.X_train[idx], data.y_train[idx], data.X_test, data.y_test)
+            members.append(learner.fit(sample, penalty, rng))
+        return Bag(m=penalty.batch_size, kind=self.produces, members=members)
+
+
+class UnseededBagging(Bagging):
+    """Resamples with a fresh unseeded generator: runs are not reproducible."""
+
+    name = "unseeded_bagging"
+
+    def _rng(self, rng):
+        return np.random.default_rng()
+
+
+class WrongKindBagging(Bagging):
+    name = "wrong_kind_bagging"
+
+    def fit(self, data, learner, penalty, rng):
+        out = super().fit(data, learner, penalty, rng)
+        out.kind = "dropout"
+        return out
+
+
+class ArithmeticMean(InferenceStrategy):
+    name = "test_arithmetic_mean"
+    params = {}
+    accepts = ("bagging",)
+
+    def predict(self, ensemble, X):
+        return np.mean([member.predict(X) for member in ensemble.members], axis=0)
+
+
+class FirstColumnOnly(ArithmeticMean):
+    """Drops the batch axis: returns (n, 1) whatever m is."""
+
+    name = "first_column_only"
+
+    def predict(self, ensemble, X):
+        return super().predict(ensemble, X)[:, :1]
+
+
+class EnsemblePlugin:
+    """A plugin object registering the test ensembler (for inference checks' collaborators)."""
+
+    @staticmethod
+    @regsim.hookimpl
+    def register_ensemblers(register):
+        register(Bagging)

@@ -108,3 +108,21 @@ def test_pytest_plugin_fixture_and_parametrize(tmp_path):
     assert "test_kit[wrong_sign_grad-penalty_grad_finite_differences] FAILED" in out or \
         "FAILED test_author.py::test_kit[wrong_sign_grad-penalty_grad_finite_differences]" in out
     assert "1 failed, 7 passed, 1 skipped" in out, out[-2000:]  # skipped: no theory()
+
+
+def test_ensembler_and_inference_checks():
+    from regsim.registry import Registry
+
+    check_component(bp.Bagging)
+    assert set(failed(bp.UnseededBagging)) == {"ensembler_deterministic"}
+    assert "differs from produces='bagging'" in failed(bp.WrongKindBagging)["ensembler_fit"]
+
+    registry = Registry(load_entry_points=False, plugins=(bp.EnsemblePlugin,))
+    assert registry.names("ensembler") == ["test_bagging"]
+    check_component(bp.ArithmeticMean, registry=registry)
+    msg = failed(bp.FirstColumnOnly, registry=registry)["inference_predict"]
+    assert "predict(X): shape (20, 1), expected (20, 3)" in msg
+    # without an ensembler producing an accepted kind the check is skipped, not failed
+    empty = Registry(load_entry_points=False)
+    assert {r.status for r in run_checks(bp.ArithmeticMean, registry=empty)
+            if r.check == "inference_predict"} == {"skipped"}
