@@ -51,8 +51,10 @@ def pip_install(path, *, editable: bool = False) -> None:
     """
     import importlib
     import importlib.util
+    import site
     import subprocess
     import sys
+    import sysconfig
 
     from regsim import get_registry
 
@@ -62,6 +64,8 @@ def pip_install(path, *, editable: bool = False) -> None:
         cmd.append("--no-build-isolation")
     cmd += ["-e", str(path)] if editable else [str(path)]
     subprocess.run(cmd, check=True, capture_output=True)
+    # .pth files (editable installs) are read at interpreter start: read the new ones now.
+    site.addsitedir(sysconfig.get_paths()["purelib"])
     importlib.invalidate_caches()
     get_registry.cache_clear()
 
