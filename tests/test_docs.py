@@ -61,3 +61,12 @@ def test_docs_name_no_hook_that_does_not_exist():
 def test_signature_text_reads_like_the_source():
     assert signature_text(hookspecs.cell_finished) == \
         "cell_finished(cell: dict[str, Any], row: dict[str, Any]) -> None"
+
+
+def test_every_kit_check_is_documented_and_no_other():
+    from regsim.testing import CHECKS
+
+    text = (DOCS / "hooks.md").read_text()
+    table = set(re.findall(r"^\| [a-z ]+ \| `(\w+)` \|", text, re.M))
+    kit = {fn.__name__.removeprefix("check_") for fns in CHECKS.values() for fn in fns}
+    assert table == kit
