@@ -923,18 +923,22 @@ check_metric = _for_kind("metric")
 check_plot = _for_kind("plot")
 
 
-def parametrize_checks(classes: Iterable[type], **kwargs):
+def parametrize_checks(classes: Iterable[type], *, skip: Iterable[str] = (), **kwargs):
     """A ``pytest.mark.parametrize`` over ``(component, check)``, one test per check.
 
     ``check(component)`` runs one check; ``kwargs`` (``params``, ``registry``,
-    ``penalty``, ``learner``) are bound into every check. A check that cannot
-    run here calls ``pytest.skip`` with the reason.
+    ``penalty``, ``learner``) are bound into every check; checks named in
+    ``skip`` are left out. A check that cannot run here calls ``pytest.skip``
+    with the reason.
     """
     import pytest
 
+    skip = set(skip)
     cases, ids = [], []
     for cls in classes:
         for name, fn in component_checks(cls):
+            if name in skip:
+                continue
             cases.append((cls, _pytest_check(fn, kwargs)))
             ids.append(f"{getattr(cls, 'name', cls.__name__)}-{name}")
     return pytest.mark.parametrize("component, check", cases, ids=ids)
