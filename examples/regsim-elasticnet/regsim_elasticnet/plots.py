@@ -36,11 +36,10 @@ class ElasticNetPath(Plot):
 
         rows = _rows(df)
         rows = rows[rows["seed"] == rows["seed"].min()]
-        if "group_id" in rows:  # one problem instance: the first group's problem settings
-            problem_cols = [c for c in rows.columns if c.startswith("problem")]
-            first = rows.iloc[0]
-            for c in problem_cols:
-                rows = rows[(rows[c] == first[c]) | (rows[c].isna() & first[[c]].isna().all())]
+        # one problem instance (the first problem setting), so the lines are comparable
+        problem = [c for c in rows.columns if c == "problem" or c.startswith("problem.")]
+        setting = rows[problem].astype(str).agg("|".join, axis=1)
+        rows = rows[setting == setting.iloc[0]]
         ratios = sorted(rows["penalty.l1_ratio"].unique())[:_MAX_PANELS]
         fig, axes = plt.subplots(1, len(ratios), figsize=(4.6 * len(ratios), 3.6), squeeze=False)
         for ax, ratio in zip(axes[0], ratios):
