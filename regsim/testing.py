@@ -861,15 +861,22 @@ def run_checks(cls: type, *, params: dict | None = None, registry=None, skip: It
         Where to look for collaborators (ensemblers for inference strategies,
         classification learners). The kit's own reference components are used first.
     skip : iterable of str
-        Check names to skip (e.g. ``"penalty_theory_shape"``).
+        Check names to skip (e.g. ``"penalty_theory_shape"``). A component may
+        also declare its own exemptions, with reasons, in a class attribute
+        ``kit_skip = {"check_name": "why"}`` (scikit-learn's ``_xfail_checks``);
+        they are reported as skipped with the reason, by ``regsim plugins --check`` too.
     penalty, learner : optional
         Collaborator instances for learner and ensembler checks.
     """
     results = []
     skip = set(skip)
+    declared = dict(getattr(cls, "kit_skip", {}))
     for name, check in component_checks(cls):
         if name in skip:
             results.append(CheckResult(name, "skipped", "skipped by the caller"))
+            continue
+        if name in declared:
+            results.append(CheckResult(name, "skipped", f"declared in kit_skip: {declared[name]}"))
             continue
         try:
             check(cls, params=params, registry=registry, penalty=penalty, learner=learner)

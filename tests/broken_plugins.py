@@ -195,3 +195,11 @@ class EnsemblePlugin:
     @regsim.hookimpl
     def register_ensemblers(register):
         register(Bagging)
+
+
+class DeclaredApproximateProx(SubgradientProx):
+    """Declares, with reasons, the checks it knowingly fails."""
+
+    name = "declared_approximate_prox"
+    kit_skip = {"penalty_prox_optimality": "an approximate prox, on purpose",
+                "penalty_prox_nonexpansive": "same"}

@@ -132,3 +132,12 @@ def test_ensembler_and_inference_checks():
     empty = Registry(load_entry_points=False)
     assert {r.status for r in run_checks(bp.ArithmeticMean, registry=empty)
             if r.check == "inference_predict"} == {"skipped"}
+
+
+def test_component_can_declare_a_skipped_check_with_its_reason():
+    declared = bp.DeclaredApproximateProx
+    results = {r.check: r for r in run_checks(declared)}
+    assert results["penalty_prox_optimality"].status == "skipped"
+    assert results["penalty_prox_optimality"].message == \
+        "declared in kit_skip: an approximate prox, on purpose"
+    check_component(declared)  # nothing else fails
