@@ -30,8 +30,8 @@ import os
 import re
 import sys
 import traceback
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pluggy
 
