@@ -102,6 +102,8 @@ class CsvProblem(Problem):
         "standardize": Param(bool, default=True, doc="scale features on the training split"),
         "test_fraction": Param(float, default=0.25, gt=0, lt=1, doc="share of rows held out"),
     }
+    #: Valid values for the required parameters (used by regsim.testing and `plugins --check`).
+    example_params = {"path": "diabetes.csv", "target": "target"}
 
     def generate(self, rng: np.random.Generator) -> Dataset:
         import pandas as pd

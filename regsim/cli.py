@@ -14,6 +14,8 @@ from . import __version__
 
 EPILOG = """examples:
   regsim plugins                      list plugins and their components
+  regsim plugins --check              run the conformance kit over every plugin
+  regsim --plugins-dir my_plugins/ plugins   also load one-file plugins from a directory
   regsim validate examples/quickstart.yaml
   regsim sweep examples/quickstart.yaml --out data/results
   regsim show data/results/quickstart
@@ -34,21 +36,69 @@ def _registry_or_exit():
     return registry
 
 
+def _origin(plugin: dict) -> str:
+    return " ".join(filter(None, (plugin["distribution"], plugin["version"])))
+
+
 def cmd_plugins(args) -> int:
     registry = _registry_or_exit()
+    if args.check:
+        return _check_plugins(registry, args.json)
     plugins = [p.as_dict() for p in registry.plugins.values()]
     failures = [{"name": n, "error": e} for n, e in registry.failures]
     if args.json:
         print(json.dumps({"plugins": plugins, "failed": failures}, indent=2))
         return 0
     for p in plugins:
-        print(f"{p['name']}  ({p['distribution']} {p['version']})")
+        print(f"{p['name']}  ({_origin(p)})")
         print(f"  hooks: {', '.join(p['hooks'])}")
         for kind, names in sorted(p["components"].items()):
             print(f"  {kind}: {', '.join(names)}")
     for f in failures:
         print(f"{f['name']}  FAILED TO LOAD: {f['error'].splitlines()[0]}")
     return 0
+
+
+def _check_plugins(registry, as_json: bool) -> int:
+    """Run regsim.testing over every component of every loaded plugin; 1 if anything failed."""
+    from .registry import KINDS
+    from .testing import run_checks
+
+    report, n_failed = [], len(registry.failures)
+    for info in registry.plugins.values():
+        components = []
+        for kind in KINDS:
+            for name in info.components.get(kind, []):
+                results = run_checks(registry.get(kind, name), registry=registry)
+                n_failed += sum(r.status == "failed" for r in results)
+                components.append({"kind": kind, "name": name,
+                                   "checks": [vars(r) for r in results]})
+        report.append({"plugin": info.name, "distribution": info.distribution,
+                       "version": info.version, "components": components})
+    load_failures = [{"name": n, "error": e} for n, e in registry.failures]
+    if as_json:
+        print(json.dumps({"plugins": report, "failed_to_load": load_failures,
+                          "failed": n_failed}, indent=2))
+        return 1 if n_failed else 0
+    for plugin in report:
+        print(f"{plugin['plugin']}  ({_origin(plugin)})")
+        for comp in plugin["components"]:
+            checks = comp["checks"]
+            failed = [c for c in checks if c["status"] == "failed"]
+            passed = sum(c["status"] == "passed" for c in checks)
+            skipped = [c for c in checks if c["status"] == "skipped"]
+            verdict = "FAILED" if failed else "ok"
+            print(f"  {comp['kind']} {comp['name']}: {verdict} ({passed} passed, "
+                  f"{len(failed)} failed, {len(skipped)} skipped)")
+            for c in failed:
+                print(f"    FAIL {c['check']}: {c['message']}")
+            for c in skipped:
+                print(f"    skip {c['check']}: {c['message']}")
+    for f in load_failures:
+        print(f"{f['name']}  FAILED TO LOAD: {f['error'].splitlines()[0]}")
+    print(f"\n{'FAILED' if n_failed else 'ok'}: {n_failed} failure(s) "
+          f"over {len(report)} plugin(s)")
+    return 1 if n_failed else 0
 
 
 def _load(path):
@@ -166,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "store measured-and-theory results as Parquet, draw reports.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"regsim {__version__}")
+    parser.add_argument("--plugins-dir", action="append", default=[], metavar="DIR",
+                        help="also load every *.py file in DIR as a one-file plugin "
+                             "(repeatable; adds to $REGSIM_PLUGINS_DIR)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("plugins", help="list installed plugins and their components",
@@ -173,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "version, hooks and the components it registers; plugins that "
                                    "failed to load are listed with the reason.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--check", action="store_true",
+                   help="run the conformance kit (regsim.testing) over every component of every "
+                        "plugin; report failures per plugin and component; exit 1 on any failure "
+                        "(plugins that fail to load count as failures)")
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("validate", help="check a spec and show its cells without running",
@@ -212,8 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _use_plugins_dirs(dirs: list[str]) -> None:
+    """Export --plugins-dir through the environment, so Prefect workers load the same files."""
+    import os
+
+    from .registry import PLUGINS_DIR_ENV, get_registry
+
+    if not dirs:
+        return
+    current = [p for p in os.environ.get(PLUGINS_DIR_ENV, "").split(os.pathsep) if p]
+    absolute = [str(Path(d).resolve()) for d in dirs]
+    os.environ[PLUGINS_DIR_ENV] = os.pathsep.join(current + [d for d in absolute
+                                                             if d not in current])
+    get_registry.cache_clear()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _use_plugins_dirs(args.plugins_dir)
     try:
         return args.func(args)
     except BrokenPipeError:  # `regsim validate spec.yaml | head`: not an error

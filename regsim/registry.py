@@ -6,16 +6,32 @@ exist) is reported by name and skipped. Built-in plugins are entry points of
 the ``regsim`` distribution itself; the core never special-cases them.
 
 ``REGSIM_LOAD_PLUGINS=name,name`` restricts loading to those entry-point names
-(or distribution names); an empty value loads none.
+(or distribution names, or local file stems); an empty value loads none.
+
+``REGSIM_PLUGINS_DIR=DIR`` (several joined with ``os.pathsep``; the CLI's
+``--plugins-dir``) also loads every ``*.py`` file in ``DIR`` as a one-file
+plugin named after the file (module ``regsim_local_plugins.<stem>``, so
+classes pickle by reference in workers that load the same directory).
+
+A plugin may require a version of the plugin contract with a module attribute
+``regsim_api`` (an int ``N`` meaning ``>= N``, or a string such as ``">=1"``,
+``"==1"``, ``">=1,<3"``). A plugin that needs another version than
+:data:`regsim.PLUGIN_API_VERSION` is refused and reported like an import failure.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.machinery
 import importlib.metadata
+import importlib.util
+import operator
 import os
+import re
+import sys
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pluggy
 
@@ -31,9 +47,14 @@ from .components import (
 )
 from .params import SpecError
 
-__all__ = ["Registry", "RegistryError", "get_registry", "KINDS", "ENTRY_POINT_GROUP"]
+__all__ = ["Registry", "RegistryError", "get_registry", "KINDS", "ENTRY_POINT_GROUP",
+           "PLUGINS_DIR_ENV", "LOAD_PLUGINS_ENV", "api_incompatibility"]
 
 ENTRY_POINT_GROUP = "regsim"
+LOAD_PLUGINS_ENV = "REGSIM_LOAD_PLUGINS"
+PLUGINS_DIR_ENV = "REGSIM_PLUGINS_DIR"
+#: Package under which local one-file plugins are imported.
+LOCAL_PACKAGE = "regsim_local_plugins"
 
 #: kind -> (registration hook, base class)
 KINDS: dict[str, tuple[str, type]] = {
@@ -80,15 +101,22 @@ class Registered:
 class Registry:
     """Components of every kind, by name, with the plugin that registered each."""
 
-    def __init__(self, load_entry_points: bool = True, plugins: tuple = ()):
+    def __init__(self, load_entry_points: bool = True, plugins: tuple = (),
+                 plugins_dirs: tuple | None = None):
         self.pm = pluggy.PluginManager("regsim")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         #: (plugin name, error message) for plugins that failed to load
         self.failures: list[tuple[str, str]] = []
         self.components: dict[str, dict[str, Registered]] = {k: {} for k in KINDS}
+        self._allow = _allowed_plugins()
         if load_entry_points:
             self._load_entry_points()
+        if plugins_dirs is None:
+            env = os.environ.get(PLUGINS_DIR_ENV, "")
+            plugins_dirs = tuple(p for p in env.split(os.pathsep) if p)
+        for directory in plugins_dirs:
+            self._load_directory(Path(directory))
         for obj in plugins:
             self.add_plugin(obj, getattr(obj, "__name__", repr(obj)), "(local)", "")
         self._collect()
@@ -96,8 +124,7 @@ class Registry:
     # -- loading ---------------------------------------------------------------
 
     def _load_entry_points(self) -> None:
-        allowed = os.environ.get("REGSIM_LOAD_PLUGINS")
-        allow = None if allowed is None else {s.strip() for s in allowed.split(",") if s.strip()}
+        allow = self._allow
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist is not None else "(unknown)"
             version = ep.dist.version if ep.dist is not None else ""
@@ -111,8 +138,46 @@ class Registry:
                 continue
             self.add_plugin(obj, name, dist, version)
 
+    def _load_directory(self, directory: Path) -> None:
+        """Load each ``*.py`` file of ``directory`` as a plugin named after the file."""
+        if not directory.is_dir():
+            self.failures.append((str(directory), f"plugins directory {directory}: "
+                                                  f"not a directory"))
+            return
+        if LOCAL_PACKAGE not in sys.modules:  # a namespace for the local modules
+            package = importlib.util.module_from_spec(
+                importlib.machinery.ModuleSpec(LOCAL_PACKAGE, None, is_package=True))
+            package.__path__ = []
+            sys.modules[LOCAL_PACKAGE] = package
+        for path in sorted(directory.glob("*.py")):
+            stem = path.stem
+            if stem.startswith("_") or (self._allow is not None and stem not in self._allow):
+                continue
+            name = stem if stem not in self.plugins else f"{path}"
+            dist = f"local file {path}"
+            module_name = f"{LOCAL_PACKAGE}.{stem}"
+            try:
+                module = sys.modules.get(module_name)
+                if module is None or getattr(module, "__file__", None) != str(path):
+                    spec = importlib.util.spec_from_file_location(module_name, path)
+                    module = importlib.util.module_from_spec(spec)
+                    sys.modules[module_name] = module
+                    try:
+                        spec.loader.exec_module(module)
+                    except BaseException:
+                        del sys.modules[module_name]
+                        raise
+            except Exception as exc:  # a broken file must not take the CLI down
+                self.failures.append((name, f"{dist}: import failed: {type(exc).__name__}: {exc}"))
+                continue
+            self.add_plugin(module, name, dist, "")
+
     def add_plugin(self, obj, name: str, distribution: str, version: str) -> bool:
-        """Register one plugin object; on a hook error report it and skip it."""
+        """Register one plugin object; on a hook or API-version error report it and skip it."""
+        refused = api_incompatibility(getattr(obj, "regsim_api", None))
+        if refused:
+            self.failures.append((name, f"{distribution}: {refused}"))
+            return False
         try:
             self.pm.register(obj, name=name)
             self.pm.check_pending()
@@ -183,6 +248,42 @@ class Registry:
     @property
     def hook(self):
         return self.pm.hook
+
+
+def _allowed_plugins() -> set[str] | None:
+    allowed = os.environ.get(LOAD_PLUGINS_ENV)
+    return None if allowed is None else {s.strip() for s in allowed.split(",") if s.strip()}
+
+
+_COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+            "==": operator.eq, "!=": operator.ne}
+_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(\d+)\s*$")
+
+
+def api_incompatibility(requirement, provided: int | None = None) -> str | None:
+    """Why a plugin requiring ``requirement`` cannot load, or ``None`` if it can.
+
+    ``requirement`` is ``None`` (no requirement), an int ``N`` (``>= N``) or a
+    string of comma-separated clauses like ``">=1,<3"``.
+    """
+    from . import PLUGIN_API_VERSION, __version__
+
+    provided = PLUGIN_API_VERSION if provided is None else provided
+    if requirement is None:
+        return None
+    text = f">={requirement}" if isinstance(requirement, int) else str(requirement)
+    clauses = [_CLAUSE.match(c) for c in text.split(",")]
+    if isinstance(requirement, bool) or not all(clauses):
+        return (f"invalid regsim_api requirement {requirement!r}; use an int or a string "
+                f"like '>=1' or '>=1,<3'")
+    for match in clauses:
+        op, number = match.group(1) or "==", int(match.group(2))
+        if not _COMPARE[op](provided, number):
+            newer = op in (">=", ">", "==") and number > provided
+            hint = ("upgrade regsim" if newer else "use a version of the plugin written for it")
+            return (f"requires regsim plugin API {text}, but regsim {__version__} provides "
+                    f"plugin API {provided}; {hint}")
+    return None
 
 
 @functools.cache

@@ -1,0 +1,963 @@
+"""Conformance checks for plugin authors (scikit-learn's ``check_estimator``, ``benchopt test``).
+
+Call one entry per component kind from your own tests::
+
+    from regsim.testing import check_component
+    from my_plugin import ElasticNet
+
+    def test_conformance():
+        check_component(ElasticNet)          # raises AssertionError listing every failure
+
+or run each check as its own pytest test::
+
+    from regsim.testing import parametrize_checks
+
+    @parametrize_checks([ElasticNet])
+    def test_kit(component, check):
+        check(component)
+
+Every check builds its inputs from the component's declared ``params``: the
+defaults, or ``example_params`` (a class attribute, a dict of valid values)
+for parameters without a default, or ``params=`` passed to the check.
+Path parameters get ``m = 3`` distinct valid values, so a batched result can
+be compared with ``m`` single-value calls. Learners, ensemblers, inference
+strategies and metrics need collaborators: the kit brings its own small
+reference components (a ridge learner, L1 and L2 penalties) and otherwise
+looks in the registry (``registry=``).
+
+What is checked
+---------------
+all kinds
+    the schema rejects bad values with a :class:`~regsim.SpecError` naming the
+    key; instances pickle (process and Dask runners rebuild them).
+penalty
+    shapes; ``grad`` matches central finite differences of ``value`` (away
+    from kinks); ``prox`` minimises ``Ω(W) + ||W - V||²/(2 step)`` and is
+    non-expansive; a ``(d, m)`` batch equals ``m`` single-α calls, for
+    ``value``, ``grad``, ``prox`` and ``theory``; ``theory`` has shape ``(d, m)``.
+problem
+    the same seed gives the same data; shapes and ``task`` are consistent.
+learner
+    a fit has ``m`` columns, predictions ``(n, m)`` or ``(n, m, C)``, declared
+    extra columns; the batch equals per-column fits; the same seed, the same fit.
+ensembler
+    an ensemble of the declared kind with ``m`` columns; deterministic under a seed.
+inference
+    predictions of the right shape (probabilities that sum to one);
+    deterministic for a given ensemble.
+metric
+    declared column types; outputs only declared columns, each of length ``m``.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .components import (
+    COLUMN_TYPES,
+    Component,
+    Dataset,
+    Ensemble,
+    Evaluation,
+    Fit,
+    Learner,
+    LinearFit,
+    Penalty,
+    Plot,
+    Quadratic,
+)
+from .params import REQUIRED, Param, SpecError
+
+__all__ = [
+    "CheckResult",
+    "check_component",
+    "check_penalty",
+    "check_problem",
+    "check_learner",
+    "check_ensembler",
+    "check_inference",
+    "check_metric",
+    "check_plot",
+    "component_checks",
+    "run_checks",
+    "parametrize_checks",
+    "example_values",
+]
+
+#: Columns per path parameter in batched checks.
+M = 3
+
+
+class CheckSkipped(Exception):
+    """A check that cannot run here (no collaborator available); not a failure."""
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check: ``status`` is ``"passed"``, ``"failed"`` or ``"skipped"``."""
+
+    check: str
+    status: str
+    message: str = ""
+
+
+@dataclass
+class _Context:
+    params: dict | None
+    registry: Any
+    penalty: Penalty | None = None
+    learner: Learner | None = None
+
+
+# --------------------------------------------------------------------------- example values
+
+
+def _kind(cls: type) -> str:
+    if isinstance(cls, type) and issubclass(cls, Plot):
+        return "plot"
+    kind = getattr(cls, "kind", "")
+    if not (isinstance(cls, type) and issubclass(cls, Component) and kind):
+        raise TypeError(f"{cls!r} is not a regsim component class (Problem, Learner, Penalty, "
+                        f"Ensembler, InferenceStrategy, Metric or Plot subclass)")
+    return kind
+
+
+def _spread(param: Param, base: float, m: int) -> list:
+    """``m`` distinct valid values near ``base`` (for path parameters)."""
+    if param.choices is not None:
+        return [param.choices[i % len(param.choices)] for i in range(m)]
+    if param.type not in (float, int):
+        return [base] * m
+    for factors in ((1.0, 0.5, 0.25, 2.0), (1.0, 2.0, 4.0, 8.0), (1.0, 0.9, 0.8, 0.7)):
+        values = [param.type(base * f) if param.type is int else base * f for f in factors]
+        if base == 0:
+            values = [base + 0.1 * i for i in range(len(factors))]
+        values = list(dict.fromkeys(values))[:m]
+        try:
+            values = [param.check("x", v) for v in values]
+        except SpecError:
+            continue
+        if len(values) == m:
+            return values
+    return [base] * m
+
+
+def example_values(cls: type, params: dict | None = None, m: int = M) -> dict:
+    """Valid constructor values for ``cls``: path parameters as ``(m,)`` arrays.
+
+    Starts from ``params`` (given by the caller), then the class's
+    ``example_params``, then each parameter's default. A required parameter
+    without an example raises :class:`CheckSkipped`.
+    """
+    given = {**getattr(cls, "example_params", {}), **(params or {})}
+    out = {}
+    for key, param in cls.params.items():
+        if key in given:
+            value = given[key]
+        elif param.default is REQUIRED:
+            raise CheckSkipped(f"parameter {key!r} has no default; give example_params "
+                               f"(class attribute) or params= to the check")
+        else:
+            value = param.default
+        if param.path and not isinstance(value, np.ndarray):
+            base = value if value is not None else 1.0
+            value = np.array(_spread(param, base, m) if m > 1 else [base])
+        out[key] = value
+    return out
+
+
+def _column(values: dict, cls: type, j: int) -> dict:
+    """The single-cell values for column ``j`` (path parameters as scalars)."""
+    return {k: (v[j].item() if cls.params[k].path and isinstance(v, np.ndarray) else v)
+            for k, v in values.items()}
+
+
+# --------------------------------------------------------------------------- kit data and references
+
+
+def _regression_data(n: int = 40, d: int = 5, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * np.linspace(1.0, 0.3, d)
+    w = rng.standard_normal(d)
+    y = X @ w + 0.3 * rng.standard_normal(n) + 1.0
+    Xt = rng.standard_normal((20, d)) * np.linspace(1.0, 0.3, d)
+    return Dataset(X, y, Xt, Xt @ w + 1.0, w_true=w)
+
+
+def _classification_data(n: int = 60, d: int = 4, C: int = 3, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((d, C))
+    X, Xt = rng.standard_normal((n, d)), rng.standard_normal((20, d))
+    y = (X @ W).argmax(axis=1)
+    y[:C] = np.arange(C)  # every class present
+    return Dataset(X, y, Xt, (Xt @ W).argmax(axis=1), w_true=W, task="classification",
+                   n_classes=C)
+
+
+class KitL2(Penalty):
+    """Reference L2 penalty (α/2)‖w‖² used as a collaborator by the kit."""
+
+    name = "kit_l2"
+    params = {"alpha": Param(float, default=1.0, ge=0, path=True)}
+
+    @property
+    def l2_strength(self):
+        return np.asarray(self.alpha, dtype=float)
+
+    def value(self, W):
+        return 0.5 * self.alpha * np.sum(W * W, axis=0)
+
+    def grad(self, W):
+        return W * self.alpha
+
+    def prox(self, V, step):
+        return V / (1.0 + step * self.alpha)
+
+
+class KitL1(Penalty):
+    """Reference L1 penalty α‖w‖₁ used as a collaborator by the kit."""
+
+    name = "kit_l1"
+    params = {"alpha": Param(float, default=1.0, ge=0, path=True)}
+
+    @property
+    def l1_strength(self):
+        return np.asarray(self.alpha, dtype=float)
+
+    def value(self, W):
+        return self.alpha * np.sum(np.abs(W), axis=0)
+
+    def grad(self, W):
+        return np.sign(W) * self.alpha
+
+    def prox(self, V, step):
+        return np.sign(V) * np.maximum(np.abs(V) - step * np.asarray(self.alpha), 0.0)
+
+
+class KitRidge(Learner):
+    """Reference closed-form ridge learner (penalties with ``l2_strength``)."""
+
+    name = "kit_ridge"
+    params = {}
+
+    @classmethod
+    def accepts(cls, penalty):
+        return None if hasattr(penalty, "l2_strength") else "needs l2_strength"
+
+    def quadratic(self, data):
+        return data.centred.quadratic
+
+    def fit(self, data, penalty, rng):
+        q = self.quadratic(data)
+        s = np.broadcast_to(np.asarray(penalty.l2_strength, float), (penalty.batch_size,))
+        W = np.stack([np.linalg.solve(q.H + si * np.eye(q.H.shape[0]), q.c) for si in s], axis=1)
+        return LinearFit(m=W.shape[1], W=W, intercept=data.centred.intercept(W))
+
+
+_KIT_ALPHAS = np.array([0.01, 0.1, 0.5])
+
+
+def _penalty_for(learner_cls: type, ctx: _Context) -> Penalty:
+    """A penalty batch the learner accepts: the caller's, the kit's, then the registry's."""
+    if ctx.penalty is not None:
+        return ctx.penalty
+    candidates: list[type] = [KitL2, KitL1]
+    if ctx.registry is not None:
+        candidates += [ctx.registry.get("penalty", n) for n in ctx.registry.names("penalty")]
+    reasons = []
+    for pen in candidates:
+        why = learner_cls.accepts(pen)
+        if why is None:
+            try:
+                return pen(**example_values(pen, {"alpha": _KIT_ALPHAS}
+                                            if "alpha" in pen.params else None))
+            except (CheckSkipped, SpecError) as exc:
+                reasons.append(f"{pen.name}: {exc}")
+                continue
+        reasons.append(f"{pen.name}: {why}")
+    raise CheckSkipped("no penalty this learner accepts; pass penalty= ("
+                       + "; ".join(reasons[:3]) + ")")
+
+
+def _data_for(tasks: Iterable[str]) -> Dataset:
+    tasks = tuple(tasks)
+    if "regression" in tasks:
+        return _regression_data()
+    if "classification" in tasks:
+        return _classification_data()
+    raise CheckSkipped(f"the kit has data for regression and classification, not {tasks}")
+
+
+def _learner_for(task: str, penalty: Penalty, ctx: _Context) -> Learner:
+    if ctx.learner is not None:
+        return ctx.learner
+    if task == "regression" and KitRidge.accepts(type(penalty)) is None:
+        return KitRidge()
+    if ctx.registry is not None:
+        for name in ctx.registry.names("learner"):
+            cls = ctx.registry.get("learner", name)
+            if task in cls.tasks and cls.accepts(type(penalty)) is None:
+                try:
+                    return cls(**example_values(cls))
+                except (CheckSkipped, SpecError):
+                    continue
+    raise CheckSkipped(f"no learner for {task} with penalty {penalty.name!r}; pass learner=")
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def _close(name: str, got, want, rtol: float = 1e-7, atol: float = 1e-9) -> None:
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    if got.shape != want.shape:
+        raise AssertionError(f"{name}: shape {got.shape}, expected {want.shape}")
+    if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
+        err = np.nanmax(np.abs(got - want))
+        raise AssertionError(f"{name}: differs by up to {err:.3g} (rtol {rtol:g}, atol {atol:g})")
+
+
+def _shape(name: str, arr, shape: tuple) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.shape != shape:
+        raise AssertionError(f"{name}: shape {arr.shape}, expected {shape}")
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        raise AssertionError(f"{name}: non-finite values")
+    return arr
+
+
+def _same_arrays(a: Any, b: Any, where: str = "") -> None:
+    """Recursive exact comparison of fit/ensemble contents (arrays, lists, dicts, scalars)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or (a.dtype.kind in "fciub" and not np.array_equal(a, b, equal_nan=True)) \
+                or (a.dtype.kind not in "fciub" and not (a == b).all()):
+            raise AssertionError(f"differs in {where or 'value'}")
+    elif isinstance(a, dict) and isinstance(b, dict):
+        for k in set(a) | set(b):
+            _same_arrays(a.get(k), b.get(k), f"{where}.{k}" if where else str(k))
+    elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            raise AssertionError(f"differs in length of {where}")
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same_arrays(x, y, f"{where}[{i}]")
+    elif hasattr(a, "__dict__") and type(a) is type(b) and not isinstance(a, type):
+        _same_arrays(vars(a), vars(b), where)
+    elif isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return
+    elif a != b:
+        raise AssertionError(f"differs in {where or 'value'}: {a!r} != {b!r}")
+
+
+# --------------------------------------------------------------------------- shared checks
+
+
+def check_schema_rejects_bad_values(cls, ctx: _Context) -> None:
+    """Unknown keys, wrong types and out-of-range values raise SpecError naming the key."""
+    good = example_values(cls, ctx.params, m=1)
+    scalar_good = _column(good, cls, 0)
+    problems = []
+
+    def expect_error(label: str, key: str, values: dict) -> None:
+        try:
+            cls(**values)
+        except SpecError as exc:
+            if key not in str(exc):
+                problems.append(f"{label}: SpecError does not name {key!r}: {exc}")
+        except Exception as exc:  # anything but SpecError is an unclear message
+            problems.append(f"{label}: raised {type(exc).__name__}: {exc} (expected SpecError "
+                            f"naming {key!r})")
+        else:
+            problems.append(f"{label}: accepted")
+
+    expect_error("unknown parameter 'no_such_param'", "no_such_param",
+                 {**scalar_good, "no_such_param": 1})
+    for key, param in cls.params.items():
+        bad = []
+        if param.type in (float, int):
+            bad.append(("a string", "not-a-number"))
+            for bound, delta in ((param.ge, -1), (param.gt, 0), (param.le, 1), (param.lt, 0)):
+                if bound is not None:
+                    bad.append((f"out of range ({bound:g} bound)", bound + delta))
+        elif param.type is str:
+            bad.append(("a number", 12345))
+            if param.choices is not None:
+                bad.append(("not a choice", "no-such-choice"))
+        elif param.type is bool:
+            bad.append(("a string", "yes"))
+        elif param.type is list:
+            bad.append(("a string", "abc"))
+        if not param.nullable:
+            bad.append(("null", None))
+        if param.required:
+            values = {k: v for k, v in scalar_good.items() if k != key}
+            expect_error(f"{key} missing", key, values)
+        for label, value in bad:
+            expect_error(f"{key} {label} ({value!r})", key, {**scalar_good, key: value})
+            if param.path and value is not None and not isinstance(value, str):
+                expect_error(f"{key} array holding {value!r}", key,
+                             {**scalar_good, key: np.array([scalar_good[key], value])})
+    if problems:
+        raise AssertionError("; ".join(problems))
+
+
+def check_pickle_roundtrip(cls, ctx: _Context) -> None:
+    """An instance survives pickle with the same parameters (process/Dask runners need it)."""
+    inst = cls(**example_values(cls, ctx.params))
+    try:
+        copy = pickle.loads(pickle.dumps(inst))
+    except Exception as exc:
+        raise AssertionError(f"instance does not pickle: {type(exc).__name__}: {exc}") from None
+    if type(copy) is not type(inst):
+        raise AssertionError(f"unpickled as {type(copy).__name__}")
+    if isinstance(inst, Component):
+        _same_arrays(copy.values, inst.values, "values")
+
+
+# --------------------------------------------------------------------------- penalty
+
+
+def _penalty_inputs(d: int = 6, m: int = M, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Weights away from 0 (kinks of L1-like penalties) and prox inputs of every size."""
+    rng = np.random.default_rng(seed)
+    W = rng.choice([-1.0, 1.0], size=(d, m)) * rng.uniform(0.3, 1.5, size=(d, m))
+    V = rng.standard_normal((d, m)) * 1.5
+    return W, V
+
+
+def check_penalty_shapes(cls, ctx: _Context) -> None:
+    """value -> (m,), grad and prox -> (d, m), all finite."""
+    pen = cls(**example_values(cls, ctx.params))
+    W, V = _penalty_inputs()
+    d, m = W.shape
+    if pen.batch_size != m:
+        raise AssertionError(f"batch_size is {pen.batch_size} for {m} path values")
+    _shape("value(W)", pen.value(W), (m,))
+    _shape("grad(W)", pen.grad(W), (d, m))
+    _shape("prox(V, step)", pen.prox(V, 0.5), (d, m))
+
+
+def check_penalty_grad_finite_differences(cls, ctx: _Context) -> None:
+    """grad matches central differences of value at weights away from 0 (kinks)."""
+    pen = cls(**example_values(cls, ctx.params))
+    W, _ = _penalty_inputs()
+    d, m = W.shape
+    G = np.asarray(pen.grad(W), dtype=float)
+    h = 1e-6
+    num = np.empty((d, m))
+    for i in range(d):  # columns are independent: one perturbed row serves every column
+        E = np.zeros((d, m))
+        E[i] = h
+        num[i] = (np.asarray(pen.value(W + E)) - np.asarray(pen.value(W - E))) / (2 * h)
+    scale = max(1.0, float(np.abs(num).max()))
+    err = np.abs(G - num)
+    if not (err <= 1e-5 * scale).all():
+        i, j = np.unravel_index(np.argmax(err), err.shape)
+        raise AssertionError(f"grad[{i}, {j}] = {G[i, j]:.6g} but the finite difference of value "
+                             f"is {num[i, j]:.6g} (W[{i}, {j}] = {W[i, j]:.3g})")
+
+
+def _prox_objective(pen: Penalty, P: np.ndarray, V: np.ndarray, step: float) -> np.ndarray:
+    return np.asarray(pen.value(P), dtype=float) + np.sum((P - V) ** 2, axis=0) / (2 * step)
+
+
+def check_penalty_prox_optimality(cls, ctx: _Context) -> None:
+    """prox(V, s) minimises Ω(W) + ||W − V||²/(2s): no coordinate or random move lowers it.
+
+    For convex Ω this is the optimality condition 0 ∈ ∂Ω(P) + (P − V)/s, checked
+    without needing the subdifferential (moves of 1e-4, 1e-2 and 0.3, plus V and 0).
+    """
+    pen = cls(**example_values(cls, ctx.params))
+    _, V = _penalty_inputs()
+    d, m = V.shape
+    rng = np.random.default_rng(2)
+    for step in (0.1, 1.0):
+        P = np.asarray(pen.prox(V, step), dtype=float)
+        best = _prox_objective(pen, P, V, step)
+        tol = 1e-9 * np.maximum(1.0, np.abs(best))
+        moves = []
+        for t in (1e-4, 1e-2, 0.3):
+            for i in range(d):
+                for sign in (-1.0, 1.0):
+                    E = np.zeros((d, m))
+                    E[i] = sign * t
+                    moves.append(E)
+            moves.extend(t * rng.standard_normal((5, d, m)))
+        moves.append(V - P)  # V itself
+        moves.append(-P)  # the origin
+        for E in moves:
+            lower = _prox_objective(pen, P + E, V, step) < best - tol
+            if lower.any():
+                j = int(np.flatnonzero(lower)[0])
+                raise AssertionError(
+                    f"prox(V, step={step:g}) is not the minimiser of Ω(W) + ||W - V||²/(2 step): "
+                    f"moving column {j} by {np.linalg.norm(E[:, j]):.2g} lowers it from "
+                    f"{best[j]:.10g} to {_prox_objective(pen, P + E, V, step)[j]:.10g}")
+
+
+def check_penalty_prox_nonexpansive(cls, ctx: _Context) -> None:
+    """‖prox(U) − prox(V)‖ ≤ ‖U − V‖ column by column."""
+    pen = cls(**example_values(cls, ctx.params))
+    rng = np.random.default_rng(3)
+    d, m = 6, pen.batch_size
+    for step in (0.1, 1.0):
+        for scale in (2.0, 2.0, 0.3, 0.03, 0.003):  # small scales probe the kinks near 0
+            U, V = rng.standard_normal((d, m)) * scale, rng.standard_normal((d, m)) * scale
+            lhs = np.linalg.norm(np.asarray(pen.prox(U, step)) - np.asarray(pen.prox(V, step)), axis=0)
+            rhs = np.linalg.norm(U - V, axis=0)
+            if (lhs > rhs * (1 + 1e-10) + 1e-12).any():
+                j = int(np.argmax(lhs - rhs))
+                raise AssertionError(f"prox is expansive: ||prox(U) - prox(V)|| = {lhs[j]:.6g} > "
+                                     f"||U - V|| = {rhs[j]:.6g} (column {j}, step {step:g})")
+
+
+def _diagonal_quadratic(d: int = 6, seed: int = 4) -> Quadratic:
+    rng = np.random.default_rng(seed)
+    H = np.diag(rng.uniform(0.2, 2.0, d))
+    return Quadratic(H, rng.standard_normal(d))
+
+
+def check_penalty_batched_equals_per_column(cls, ctx: _Context) -> None:
+    """A (d, m) batch gives the same value, grad, prox and theory as m single-α instances."""
+    values = example_values(cls, ctx.params)
+    pen = cls(**values)
+    W, V = _penalty_inputs()
+    q = _diagonal_quadratic()
+    batched = {"value": pen.value(W), "grad": pen.grad(W), "prox": pen.prox(V, 0.7)}
+    if _overrides(cls, "theory"):
+        th = pen.theory(q)
+        if th is not None:
+            batched["theory"] = np.broadcast_to(th, (W.shape[0], W.shape[1]))
+    for j in range(W.shape[1]):
+        single = cls(**_column(values, cls, j))
+        value = np.ravel(single.value(W[:, [j]]))
+        if value.shape != (1,):
+            raise AssertionError(f"value of one column has shape {value.shape}, expected (1,)")
+        got = {"value": value[0], "grad": single.grad(W[:, [j]])[:, 0],
+               "prox": single.prox(V[:, [j]], 0.7)[:, 0]}
+        if "theory" in batched:
+            got["theory"] = np.broadcast_to(single.theory(q), (W.shape[0], 1))[:, 0]
+        for key, want in got.items():
+            column = np.asarray(batched[key])[..., j]
+            _close(f"{key}: column {j} of the batch vs the single-α call ({_column(values, cls, j)})",
+                   column, want, rtol=1e-10, atol=1e-12)
+
+
+def _overrides(cls: type, method: str) -> bool:
+    return getattr(cls, method) is not getattr(Penalty, method)
+
+
+def check_penalty_theory_shape(cls, ctx: _Context) -> None:
+    """theory(quadratic) is None or a finite (d, m) array (or broadcastable (d, 1))."""
+    if not _overrides(cls, "theory"):
+        raise CheckSkipped("no theory()")
+    pen = cls(**example_values(cls, ctx.params))
+    q = _diagonal_quadratic()
+    th = pen.theory(q)
+    if th is None:
+        return
+    th = np.asarray(th, dtype=float)
+    d, m = q.H.shape[0], pen.batch_size
+    if th.shape not in ((d, m), (d, 1)):
+        raise AssertionError(f"theory: shape {th.shape}, expected ({d}, {m})")
+    if not np.isfinite(th).all():
+        raise AssertionError("theory: non-finite values for a positive-definite diagonal H")
+
+
+# --------------------------------------------------------------------------- problem
+
+
+def check_problem_deterministic(cls, ctx: _Context) -> None:
+    """The same seed generates identical data."""
+    prob = cls(**example_values(cls, ctx.params, m=1))
+    a = prob.generate(np.random.default_rng(7))
+    b = cls(**example_values(cls, ctx.params, m=1)).generate(np.random.default_rng(7))
+    for name in ("X_train", "y_train", "X_test", "y_test", "w_true"):
+        _same_arrays(getattr(a, name), getattr(b, name), name)
+
+
+def check_problem_shapes(cls, ctx: _Context) -> None:
+    """X (n, d), y (n,), test with the same d, a known task, class labels in range."""
+    data = cls(**example_values(cls, ctx.params, m=1)).generate(np.random.default_rng(0))
+    if not isinstance(data, Dataset):
+        raise AssertionError(f"generate returned {type(data).__name__}, expected regsim.Dataset")
+    X, y, Xt, yt = (np.asarray(a) for a in (data.X_train, data.y_train, data.X_test, data.y_test))
+    if X.ndim != 2 or Xt.ndim != 2 or X.shape[1] != Xt.shape[1]:
+        raise AssertionError(f"X_train {X.shape} and X_test {Xt.shape} must be (n, d) with one d")
+    _shape("y_train", y, (X.shape[0],))
+    _shape("y_test", yt, (Xt.shape[0],))
+    _shape("X_train", X, X.shape)
+    if data.task == "regression":
+        return
+    if data.task != "classification":
+        raise AssertionError(f"task must be 'regression' or 'classification', got {data.task!r}")
+    C = data.n_classes
+    if not isinstance(C, int) or C < 2:
+        raise AssertionError(f"classification needs n_classes >= 2, got {C!r}")
+    for name, labels in (("y_train", y), ("y_test", yt)):
+        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= C:
+            raise AssertionError(f"{name} must hold integer class indices 0..{C - 1}")
+
+
+# --------------------------------------------------------------------------- learner
+
+
+def _predict_shape(pred, data: Dataset, n: int, m: int) -> np.ndarray:
+    if data.task == "classification":
+        P = _shape("predict(X)", pred, (n, m, data.n_classes))
+        if not np.allclose(P.sum(axis=2), 1.0, atol=1e-8):
+            raise AssertionError("classification predictions must be probabilities summing to 1")
+        return P
+    return _shape("predict(X)", pred, (n, m))
+
+
+def _check_fit(fit, m: int, columns: dict, who: str) -> None:
+    if not isinstance(fit, Fit):
+        raise AssertionError(f"{who} returned {type(fit).__name__}, expected a regsim.Fit")
+    if fit.m != m:
+        raise AssertionError(f"{who}: Fit.m = {fit.m} for a batch of {m}")
+    if len(fit.status) != m or len(fit.message) != m:
+        raise AssertionError(f"{who}: status and message must have length {m}")
+    bad = set(np.asarray(fit.status, dtype=object).tolist()) - {"ok", "diverged"}
+    if bad:
+        raise AssertionError(f"{who}: status values must be 'ok' or 'diverged', got {sorted(bad)}")
+    extra = set(fit.columns) - set(columns)
+    if extra:
+        raise AssertionError(f"{who}: columns {sorted(extra)} are not declared in `columns`")
+    for key, values in fit.columns.items():
+        if len(values) != m:
+            raise AssertionError(f"{who}: column {key!r} has length {len(values)}, expected {m}")
+
+
+def _learner_setup(cls, ctx: _Context):
+    """Data, a penalty batch of m columns, and the learner's values (path ones with m entries)."""
+    data = _data_for(cls.tasks)
+    pen = _penalty_for(cls, ctx)
+    return data, pen, example_values(cls, ctx.params, m=pen.batch_size)
+
+
+def check_learner_fit(cls, ctx: _Context) -> None:
+    """A fit has m columns, status/message/columns of length m, predictions of the right shape."""
+    data, pen, values = _learner_setup(cls, ctx)
+    fit = cls(**values).fit(data, pen, np.random.default_rng(0))
+    m = pen.batch_size
+    _check_fit(fit, m, cls.columns, "fit")
+    _predict_shape(fit.predict(data.X_test), data, data.X_test.shape[0], m)
+
+
+def check_learner_batched_equals_per_column(cls, ctx: _Context) -> None:
+    """Fitting an α batch equals fitting each α alone (predictions, rtol 1e-6)."""
+    data, pen, values = _learner_setup(cls, ctx)
+    batched = np.asarray(cls(**values).fit(data, pen, np.random.default_rng(0)).predict(data.X_test))
+    pcls = type(pen)
+    for j in range(pen.batch_size):
+        single = pcls(**_column(pen.values, pcls, j))
+        learner = cls(**_column(values, cls, j))
+        one = np.asarray(learner.fit(data, single, np.random.default_rng(0)).predict(data.X_test))
+        scale = max(1.0, float(np.abs(one).max()))
+        _close(f"column {j} of the batch vs a single fit ({_column(pen.values, pcls, j)})",
+               batched[:, j], one[:, 0], rtol=1e-6, atol=1e-8 * scale)
+
+
+def check_learner_deterministic(cls, ctx: _Context) -> None:
+    """The same rng seed gives the same fit."""
+    data, pen, values = _learner_setup(cls, ctx)
+    fits = [cls(**values).fit(data, pen, np.random.default_rng(5)) for _ in range(2)]
+    _same_arrays(fits[0].predict(data.X_test), fits[1].predict(data.X_test), "predictions")
+    _same_arrays(fits[0].columns, fits[1].columns, "columns")
+
+
+# --------------------------------------------------------------------------- ensembler
+
+
+def _ensembler_setup(cls, ctx: _Context):
+    ens = cls(**example_values(cls, ctx.params))
+    data = _data_for(getattr(cls, "tasks", ("regression",)))
+    m = ens.batch_size
+    pen = ctx.penalty or KitL2(alpha=_KIT_ALPHAS if m == 1 else np.geomspace(0.01, 0.5, m))
+    learner = _learner_for(data.task, pen, ctx)
+    return ens, data, learner, pen
+
+
+def _ensemble_batch(ens: Component, pen: Penalty) -> int:
+    return max(ens.batch_size, pen.batch_size)
+
+
+def check_ensembler_fit(cls, ctx: _Context) -> None:
+    """An Ensemble of kind ``produces`` with m columns and declared extra columns."""
+    if not cls.produces:
+        raise AssertionError("`produces` (the ensemble kind) is not set")
+    ens, data, learner, pen = _ensembler_setup(cls, ctx)
+    out = ens.fit(data, learner, pen, np.random.default_rng(0))
+    if not isinstance(out, Ensemble):
+        raise AssertionError(f"fit returned {type(out).__name__}, expected a regsim.Ensemble")
+    if out.kind != cls.produces:
+        raise AssertionError(f"ensemble kind {out.kind!r} differs from produces={cls.produces!r}")
+    _check_fit(out, _ensemble_batch(ens, pen), cls.columns, "fit")
+
+
+def check_ensembler_deterministic(cls, ctx: _Context) -> None:
+    """The same rng seed builds the same ensemble."""
+    ens, data, learner, pen = _ensembler_setup(cls, ctx)
+    a = ens.fit(data, learner, pen, np.random.default_rng(3))
+    b = cls(**example_values(cls, ctx.params)).fit(data, learner, pen, np.random.default_rng(3))
+    _same_arrays(a, b, "ensemble")
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def _ensemble_for(cls, ctx: _Context):
+    if ctx.registry is None:
+        raise CheckSkipped("needs an ensembler producing one of "
+                           f"{cls.accepts}; pass registry=")
+    for name in ctx.registry.names("ensembler"):
+        ecls = ctx.registry.get("ensembler", name)
+        if ecls.produces in cls.accepts:
+            ens, data, learner, pen = _ensembler_setup(ecls, _Context(None, ctx.registry))
+            return ens.fit(data, learner, pen, np.random.default_rng(0)), data
+    raise CheckSkipped(f"no installed ensembler produces {', '.join(cls.accepts)}")
+
+
+def check_inference_predict(cls, ctx: _Context) -> None:
+    """predict(ensemble, X) has shape (n, m) or (n, m, C) and is deterministic."""
+    if not cls.accepts or not all(isinstance(k, str) for k in cls.accepts):
+        raise AssertionError("`accepts` must be a non-empty tuple of ensemble kinds")
+    ensemble, data = _ensemble_for(cls, ctx)
+    strategy = cls(**example_values(cls, ctx.params, m=1))
+    a = _predict_shape(strategy.predict(ensemble, data.X_test), data, data.X_test.shape[0],
+                       ensemble.m)
+    b = strategy.predict(ensemble, data.X_test)
+    _same_arrays(a, np.asarray(b), "a second predict call")
+
+
+# --------------------------------------------------------------------------- metric
+
+
+def check_metric_columns(cls, ctx: _Context) -> None:
+    """Declared column types are known; compute returns declared columns of length m."""
+    if not cls.columns:
+        raise AssertionError("`columns` declares no output column")
+    bad = {k: t for k, t in cls.columns.items() if t not in COLUMN_TYPES}
+    if bad:
+        raise AssertionError(f"column types {bad} not in {COLUMN_TYPES}")
+    metric = cls(**example_values(cls, ctx.params, m=1))
+    pen = KitL2(alpha=_KIT_ALPHAS)
+    cases = [(_regression_data(), KitRidge())]
+    if ctx.registry is not None:
+        try:
+            data = _classification_data()
+            cases.append((data, _learner_for("classification", pen, _Context(None, ctx.registry))))
+        except CheckSkipped:
+            pass
+    for data, learner in cases:
+        try:
+            fit = learner.fit(data, pen, np.random.default_rng(0))
+        except Exception:
+            if isinstance(learner, KitRidge):
+                raise
+            continue  # a registry learner's failure is that learner's, not this metric's
+        ev = Evaluation(data, learner, pen, fit)
+        out = metric.compute(ev)
+        if not isinstance(out, dict):
+            raise AssertionError(f"compute returned {type(out).__name__}, expected a dict")
+        extra = set(out) - set(cls.columns)
+        if extra:
+            raise AssertionError(f"{data.task}: compute returned undeclared columns {sorted(extra)}")
+        for col, values in out.items():
+            if values is None:
+                continue
+            if len(values) != fit.m:
+                raise AssertionError(f"{data.task}: column {col!r} has length {len(values)}, "
+                                     f"expected m = {fit.m}")
+            _check_column_type(col, cls.columns[col], values, data.task)
+
+
+def _check_column_type(col: str, kind: str, values, task: str) -> None:
+    for v in values:
+        if v is None:
+            continue
+        ok = {
+            "float": lambda x: isinstance(x, (float, int, np.floating, np.integer))
+            and not isinstance(x, bool),
+            "int": lambda x: isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)),
+            "str": lambda x: isinstance(x, str),
+            "bool": lambda x: isinstance(x, (bool, np.bool_)),
+            "list": lambda x: np.ndim(x) == 1,
+        }[kind](v)
+        if not ok:
+            raise AssertionError(f"{task}: column {col!r} is declared {kind} but holds {v!r}")
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def check_plot_declares(cls, ctx: _Context) -> None:
+    """A plot has a name and answers ``applies`` on an empty result set with a bool."""
+    import pandas as pd
+
+    if not cls.name:
+        raise AssertionError("plot has no name")
+    empty = pd.DataFrame({"sweep": [], "status": [], "penalty": []})
+    answer = cls().applies(empty)
+    if not isinstance(answer, (bool, np.bool_)):
+        raise AssertionError(f"applies(df) returned {answer!r}, expected a bool")
+    if answer:
+        raise AssertionError("applies(df) is true for an empty result set")
+
+
+# --------------------------------------------------------------------------- registry of checks
+
+_SHARED = (check_schema_rejects_bad_values, check_pickle_roundtrip)
+
+CHECKS: dict[str, tuple[Callable, ...]] = {
+    "penalty": _SHARED + (check_penalty_shapes, check_penalty_grad_finite_differences,
+                          check_penalty_prox_optimality, check_penalty_prox_nonexpansive,
+                          check_penalty_batched_equals_per_column, check_penalty_theory_shape),
+    "problem": _SHARED + (check_problem_shapes, check_problem_deterministic),
+    "learner": _SHARED + (check_learner_fit, check_learner_batched_equals_per_column,
+                          check_learner_deterministic),
+    "ensembler": _SHARED + (check_ensembler_fit, check_ensembler_deterministic),
+    "inference": _SHARED + (check_inference_predict,),
+    "metric": _SHARED + (check_metric_columns,),
+    "plot": (check_plot_declares,),
+}
+
+
+def _check_name(fn: Callable) -> str:
+    return fn.__name__.removeprefix("check_")
+
+
+def component_checks(cls: type) -> list[tuple[str, Callable[..., None]]]:
+    """``(name, check)`` pairs for ``cls``; ``check(cls, params=None, registry=None, ...)``."""
+    kind = _kind(cls)
+
+    def bind(fn):
+        def check(component=cls, params=None, registry=None, penalty=None, learner=None):
+            fn(component, _Context(params, registry, penalty, learner))
+        check.__name__ = fn.__name__
+        check.__doc__ = fn.__doc__
+        return check
+
+    return [(_check_name(fn), bind(fn)) for fn in CHECKS[kind]]
+
+
+def run_checks(cls: type, *, params: dict | None = None, registry=None, skip: Iterable[str] = (),
+               penalty: Penalty | None = None, learner: Learner | None = None) -> list[CheckResult]:
+    """Run every check for ``cls`` and return one :class:`CheckResult` each (never raises).
+
+    Parameters
+    ----------
+    cls : type
+        A component class (``Penalty``, ``Problem``, ... subclass).
+    params : dict, optional
+        Valid constructor values overriding defaults and ``example_params``;
+        a path parameter may be given as an ``(m,)`` array.
+    registry : regsim.registry.Registry, optional
+        Where to look for collaborators (ensemblers for inference strategies,
+        classification learners). The kit's own reference components are used first.
+    skip : iterable of str
+        Check names to skip (e.g. ``"penalty_theory_shape"``). A component may
+        also declare its own exemptions, with reasons, in a class attribute
+        ``kit_skip = {"check_name": "why"}`` (scikit-learn's ``_xfail_checks``);
+        they are reported as skipped with the reason, by ``regsim plugins --check`` too.
+    penalty, learner : optional
+        Collaborator instances for learner and ensembler checks.
+    """
+    results = []
+    skip = set(skip)
+    declared = dict(getattr(cls, "kit_skip", {}))
+    for name, check in component_checks(cls):
+        if name in skip:
+            results.append(CheckResult(name, "skipped", "skipped by the caller"))
+            continue
+        if name in declared:
+            results.append(CheckResult(name, "skipped", f"declared in kit_skip: {declared[name]}"))
+            continue
+        try:
+            check(cls, params=params, registry=registry, penalty=penalty, learner=learner)
+        except CheckSkipped as exc:
+            results.append(CheckResult(name, "skipped", str(exc)))
+        except AssertionError as exc:
+            results.append(CheckResult(name, "failed", str(exc)))
+        except Exception as exc:
+            results.append(CheckResult(name, "failed", f"raised {type(exc).__name__}: {exc}"))
+        else:
+            results.append(CheckResult(name, "passed"))
+    return results
+
+
+def check_component(cls: type, *, params: dict | None = None, registry=None,
+                    skip: Iterable[str] = (), penalty: Penalty | None = None,
+                    learner: Learner | None = None) -> list[CheckResult]:
+    """Run every check for ``cls``; raise one AssertionError listing all failures.
+
+    Returns the results (passed and skipped checks included) when none failed.
+    See :func:`run_checks` for the parameters.
+    """
+    results = run_checks(cls, params=params, registry=registry, skip=skip, penalty=penalty,
+                         learner=learner)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        lines = "\n".join(f"  - {r.check}: {r.message}" for r in failed)
+        raise AssertionError(
+            f"regsim.testing: {len(failed)} of {len(results)} checks failed for "
+            f"{_kind(cls)} {getattr(cls, 'name', '')!r} ({cls.__module__}.{cls.__qualname__}):\n"
+            f"{lines}")
+    return results
+
+
+def _for_kind(kind: str):
+    def check(cls: type, **kwargs) -> list[CheckResult]:
+        if _kind(cls) != kind:
+            raise TypeError(f"{cls.__qualname__} is a {_kind(cls)}, not a {kind}")
+        return check_component(cls, **kwargs)
+    check.__name__ = f"check_{kind}"
+    check.__doc__ = f"Run every {kind} check on ``cls`` (see :func:`check_component`)."
+    return check
+
+
+check_penalty = _for_kind("penalty")
+check_problem = _for_kind("problem")
+check_learner = _for_kind("learner")
+check_ensembler = _for_kind("ensembler")
+check_inference = _for_kind("inference")
+check_metric = _for_kind("metric")
+check_plot = _for_kind("plot")
+
+
+def parametrize_checks(classes: Iterable[type], *, skip: Iterable[str] = (), **kwargs):
+    """A ``pytest.mark.parametrize`` over ``(component, check)``, one test per check.
+
+    ``check(component)`` runs one check; ``kwargs`` (``params``, ``registry``,
+    ``penalty``, ``learner``) are bound into every check; checks named in
+    ``skip`` are left out. A check that cannot run here calls ``pytest.skip``
+    with the reason.
+    """
+    import pytest
+
+    skip = set(skip)
+    cases, ids = [], []
+    for cls in classes:
+        for name, fn in component_checks(cls):
+            if name in skip:
+                continue
+            cases.append((cls, _pytest_check(fn, kwargs)))
+            ids.append(f"{getattr(cls, 'name', cls.__name__)}-{name}")
+    return pytest.mark.parametrize("component, check", cases, ids=ids)
+
+
+def _pytest_check(fn, kwargs):
+    def check(component):
+        import pytest
+
+        try:
+            fn(component, **kwargs)
+        except CheckSkipped as exc:
+            pytest.skip(str(exc))
+    check.__name__ = fn.__name__
+    return check

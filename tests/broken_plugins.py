@@ -1,0 +1,205 @@
+"""Deliberately broken components: each makes one real mistake the kit must report.
+
+Module-level (so they pickle) unless being unpicklable is the mistake.
+"""
+
+import numpy as np
+
+from regsim import Dataset, LinearFit, Learner, Metric, Param, Penalty, Problem
+
+
+class _L1Like(Penalty):
+    params = {"alpha": Param(float, default=1.0, ge=0, path=True)}
+
+    def value(self, W):
+        return self.alpha * np.sum(np.abs(W), axis=0)
+
+    def grad(self, W):
+        return np.sign(W) * self.alpha
+
+    def prox(self, V, step):
+        return np.sign(V) * np.maximum(np.abs(V) - step * self.alpha, 0.0)
+
+
+class WrongSignGrad(_L1Like):
+    """grad points uphill: the sign is flipped."""
+
+    name = "wrong_sign_grad"
+
+    def grad(self, W):
+        return -np.sign(W) * self.alpha
+
+
+class SubgradientProx(_L1Like):
+    """'prox' is a subgradient step V − step·α·sign(V): overshoots through zero, not a prox."""
+
+    name = "subgradient_prox"
+
+    def prox(self, V, step):
+        return V - step * self.alpha * np.sign(V)
+
+
+class HalfThresholdProx(_L1Like):
+    """prox thresholds at step·α/2: a proximal operator, but of the wrong function."""
+
+    name = "half_threshold_prox"
+
+    def prox(self, V, step):
+        return np.sign(V) * np.maximum(np.abs(V) - 0.5 * step * self.alpha, 0.0)
+
+
+class FirstAlphaOnly(_L1Like):
+    """The vectorised prox uses the first α for every column (per-α calls are right)."""
+
+    name = "first_alpha_only"
+
+    def prox(self, V, step):
+        alpha = np.atleast_1d(self.alpha)[0]
+        return np.sign(V) * np.maximum(np.abs(V) - step * alpha, 0.0)
+
+
+class AcceptsAnything(_L1Like):
+    """Skips the schema: any parameter or value is accepted."""
+
+    name = "accepts_anything"
+
+    def __init__(self, **values):
+        self.values = values
+        self.alpha = values.get("alpha", 1.0)
+
+
+def make_unpicklable_penalty():
+    """A class built in a factory (local object): pickle cannot find it by name."""
+
+    class Local(_L1Like):
+        name = "local_penalty"
+
+    return Local
+
+
+class UnseededProblem(Problem):
+    """Draws from a fresh unseeded generator instead of the rng it is given."""
+
+    name = "unseeded_problem"
+    params = {"n": Param(int, default=30, ge=2)}
+
+    def generate(self, rng):
+        own = np.random.default_rng()
+        X = own.standard_normal((self.n, 3))
+        return Dataset(X, X @ np.ones(3), X, X @ np.ones(3))
+
+
+class ShortFitLearner(Learner):
+    """Fits only the first α of the batch."""
+
+    name = "short_fit"
+    params = {}
+
+    @classmethod
+    def accepts(cls, penalty):
+        return None if hasattr(penalty, "l2_strength") else "needs l2"
+
+    def fit(self, data, penalty, rng):
+        q = data.centred.quadratic
+        s = float(np.atleast_1d(penalty.l2_strength)[0])
+        w = np.linalg.solve(q.H + s * np.eye(q.H.shape[0]), q.c)[:, None]
+        return LinearFit(m=1, W=w, intercept=data.centred.intercept(w))
+
+
+class WrongLengthMetric(Metric):
+    """Returns one value for the whole group and an undeclared column."""
+
+    name = "wrong_length"
+    columns = {"mean_w": "float"}
+
+    def compute(self, ev):
+        return {"mean_w": [float(np.mean(ev.weights))], "extra": list(range(ev.m))}
+
+
+
+# ---- a small correct bagging ensembler and inference strategy, and broken variants,
+# ---- to show the ensembler and inference checks work (the real ones live in plugins/)
+
+from dataclasses import dataclass, field  # noqa: E402
+
+import regsim  # noqa: E402
+from regsim import Ensemble, Ensembler, InferenceStrategy  # noqa: E402
+
+
+@dataclass
+class Bag(Ensemble):
+    members: list = field(default_factory=list)  # fits, each with m columns
+
+
+class Bagging(Ensembler):
+    """k bootstrap resamples, drawn from the rng it is given."""
+
+    name = "test_bagging"
+    params = {"k": Param(int, default=4, ge=1)}
+    produces = "bagging"
+
+    def _rng(self, rng):
+        return rng
+
+    def fit(self, data, learner, penalty, rng):
+        rng = self._rng(rng)
+        members = []
+        n = len(data.y_train)
+        for _ in range(self.k):
+            idx = rng.integers(0, n, n)
+            sample = Dataset(data.X_train[idx], data.y_train[idx], data.X_test, data.y_test)
+            members.append(learner.fit(sample, penalty, rng))
+        return Bag(m=penalty.batch_size, kind=self.produces, members=members)
+
+
+class UnseededBagging(Bagging):
+    """Resamples with a fresh unseeded generator: runs are not reproducible."""
+
+    name = "unseeded_bagging"
+
+    def _rng(self, rng):
+        return np.random.default_rng()
+
+
+class WrongKindBagging(Bagging):
+    name = "wrong_kind_bagging"
+
+    def fit(self, data, learner, penalty, rng):
+        out = super().fit(data, learner, penalty, rng)
+        out.kind = "dropout"
+        return out
+
+
+class ArithmeticMean(InferenceStrategy):
+    name = "test_arithmetic_mean"
+    params = {}
+    accepts = ("bagging",)
+
+    def predict(self, ensemble, X):
+        return np.mean([member.predict(X) for member in ensemble.members], axis=0)
+
+
+class FirstColumnOnly(ArithmeticMean):
+    """Drops the batch axis: returns (n, 1) whatever m is."""
+
+    name = "first_column_only"
+
+    def predict(self, ensemble, X):
+        return super().predict(ensemble, X)[:, :1]
+
+
+class EnsemblePlugin:
+    """A plugin object registering the test ensembler (for inference checks' collaborators)."""
+
+    @staticmethod
+    @regsim.hookimpl
+    def register_ensemblers(register):
+        register(Bagging)
+
+
+class DeclaredApproximateProx(SubgradientProx):
+    """Declares, with reasons, the checks it knowingly fails."""
+
+    name = "declared_approximate_prox"
+    kit_skip = {"penalty_prox_optimality": "an approximate prox, on purpose",
+                "penalty_prox_nonexpansive": "same"}
