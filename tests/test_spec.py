@@ -30,7 +30,7 @@ def _with(path, value, **top):
 
 @pytest.mark.parametrize("spec, fragments", [
     (_with(["penalty", "plugin"], "l3"),
-     ["penalty.plugin", "'l3'", "installed: l1, l2"]),
+     ["penalty.plugin", "'l3'", "installed: ", " l1, l2"]),
     (_with(["learner", "plugin"], "ridge"),
      ["learner.plugin", "'ridge'", "least_squares", "lasso_path", "gradient_descent"]),
     (_with(["penalty", "alpha"], -1), ["penalty.alpha", ">= 0", "-1"]),
@@ -63,7 +63,7 @@ def _with(path, value, **top):
      ["'lasso_path' cannot fit penalty 'l2'", "zip: [[learner, penalty]]"]),
     (_with(["metrics"], ["test_mse", "r2"]), ["metrics[1]", "'r2'", "installed:", "test_mse"]),
     (_with(["seeds"], 0), ["seeds", ">= 1", "0"]),
-    (_with(["penalty"], "l2"), ["penalty", "plugin: NAME", "installed: l1, l2", "'l2'"]),
+    (_with(["penalty"], "l2"), ["penalty", "plugin: NAME", "installed: ", " l1, l2", "'l2'"]),
     (_with(["penalty", "alpha"], [0.1, 0.2, 0.1]),
      ["same cell twice", "penalty=l2(alpha=0.1)", "repeated value"]),
     (dict(BASE, colour="red"), ["colour", "unknown top-level key", "allowed:", "penalty"]),
