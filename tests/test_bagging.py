@@ -140,6 +140,37 @@ def test_bagging_ensembler_equals_member_by_member_sklearn_fits():
         np.testing.assert_allclose(pred[:, j], members[:k].mean(axis=0), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("n_train,n_features,alphas", [
+    (30, 40, [0.0]),  # n < d: every member rank-deficient, minimum-norm via eigh
+    (60, 8, list(np.logspace(-3, 2, 12))),  # a long α path: one batched eigh
+    (60, 8, [0.0, 0.5, 3.0]),  # a short α path: batched solves
+])
+def test_batched_resample_fits_equal_per_member_fits(n_train, n_features, alphas):
+    """fit_resamples equals least_squares.fit on each member's repeated rows; for α = 0 also
+    scikit-learn's LinearRegression (minimum-norm lstsq when n < d)."""
+    from sklearn.linear_model import LinearRegression
+
+    reg = regsim.get_registry()
+    data = reg.get("problem", "linear_regression")(n_train=n_train, n_test=50,
+                                                   n_features=n_features).generate(
+        np.random.default_rng(1))
+    learner = reg.get("learner", "least_squares")()
+    penalty = reg.get("penalty", "l2")(alpha=np.array(alphas))
+    rng = np.random.default_rng(2)
+    counts = np.stack([np.bincount(rng.integers(0, n_train, n_train), minlength=n_train)
+                       for _ in range(6)])
+    batched = learner.fit_resamples(data, counts, penalty).predict(data.X_test)
+    m = len(alphas)
+    for r, row in enumerate(counts):
+        idx = np.repeat(np.arange(n_train), row)
+        rows = regsim.Dataset(data.X_train[idx], data.y_train[idx], data.X_test, data.y_test)
+        single = learner.fit(rows, penalty, None).predict(data.X_test)
+        np.testing.assert_allclose(batched[:, r * m:(r + 1) * m], single, rtol=1e-8, atol=1e-8)
+        if alphas[0] == 0.0:
+            sk = LinearRegression().fit(data.X_train[idx], data.y_train[idx]).predict(data.X_test)
+            np.testing.assert_allclose(batched[:, r * m], sk, rtol=1e-8, atol=1e-8)
+
+
 # ----------------------------------------------------------------- edge cases
 
 
