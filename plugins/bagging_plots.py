@@ -49,10 +49,6 @@ class BaggingErrorVsK(Plot):
         learners = sorted(rows["learner"].unique())
         fig, axes = plt.subplots(1, len(learners), figsize=(4.8 * len(learners), 3.8),
                                  squeeze=False)
-        config_keys = [c for c in rows.columns
-                       if (c.startswith(("problem.", "penalty.", "ensembler.", "learner."))
-                           or c in ("problem", "penalty", "inference"))
-                       and c != "ensembler.k" and rows[c].astype(str).nunique() > 1]
         for ax, learner in zip(axes[0], learners):
             sub = rows[rows["learner"] == learner]
             single = _single_learner(sub)
@@ -60,6 +56,11 @@ class BaggingErrorVsK(Plot):
                 ax.axhline(sub.loc[single, _ERROR].mean(), color="k", ls="--", lw=1,
                            label="single learner (all rows)")
             bagged = sub[~single]
+            # one series per configuration that varies within the panel (k is the x axis)
+            config_keys = [c for c in bagged.columns
+                           if (c.startswith(("problem.", "penalty.", "ensembler.", "learner."))
+                               or c in ("problem", "penalty", "inference"))
+                           and c != "ensembler.k" and bagged[c].astype(str).nunique() > 1]
             groups = bagged.groupby(config_keys, dropna=False) if config_keys else [("", bagged)]
             for values, g in groups:
                 values = values if isinstance(values, tuple) else (values,)

@@ -65,6 +65,9 @@ def test_decomposition_identity_in_every_cell():
     # under the arithmetic mean the strategy's error is the decomposed one
     am = df[df["inference"] == "arithmetic_mean"]
     np.testing.assert_allclose(am["ensemble_error"], am["mean_ensemble_error"], rtol=1e-10)
+    # regression: the normalised geometric mean of equal-variance Gaussians is the arithmetic mean
+    geo = df[(df["inference"] == "geometric_mean") & (df["problem"] == "friedman1")]
+    np.testing.assert_allclose(geo["ensemble_error"], geo["mean_ensemble_error"], rtol=1e-10)
     assert df.loc[df["problem"] == "softmax_classification", "accuracy"].notna().all()
 
 

@@ -36,7 +36,7 @@ def test_bagged_trees_beat_a_single_tree_on_friedman1(prefect_server, tmp_path):
     single, bagged = mse("tree", False, 1), mse("tree", True, 25)
     assert single.size == bagged.size == 20
     reduction = 1 - bagged.mean() / single.mean()
-    assert reduction > 0.3, reduction  # measured about 0.4 (Breiman: 0.46 with pruned CART)
+    assert reduction > 0.3, reduction  # measured 0.51 (Breiman: 0.46 with pruned CART)
     assert (bagged < single).mean() >= 0.9
     ridge_gain = 1 - mse("least_squares", True, 25).mean() / mse("least_squares", False, 1).mean()
     assert abs(ridge_gain) < 0.05  # a stable learner: nearly nothing to average away
