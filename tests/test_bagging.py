@@ -174,6 +174,46 @@ def test_batched_resample_fits_equal_per_member_fits(n_train, n_features, alphas
             np.testing.assert_allclose(batched[:, r * m], sk, rtol=1e-8, atol=1e-8)
 
 
+def test_member_loop_with_an_alpha_path_equals_per_member_fits():
+    """A learner without a batched path (proximal gradient, L1): one fit per member over the
+    distinct α of the group, each column reading its own α and its own prefix."""
+    comp = _components(problem={"plugin": "linear_regression", "n_train": 60, "n_test": 40,
+                                "n_features": 5, "condition": 10},
+                       learner={"plugin": "proximal_gradient"},
+                       # columns: (α, k) = (0.01, 2), (0.1, 2), (0.01, 4), (0.1, 4)
+                       penalty={"plugin": "l1", "alpha": np.array([0.01, 0.1, 0.01, 0.1])},
+                       ensembler={"plugin": "bagging", "k": np.array([2, 2, 4, 4])},
+                       inference={"plugin": "arithmetic_mean"})
+    rng = rngs_for(5)
+    data = comp["problem"].generate(rng["problem"])
+    ens = comp["ensembler"].fit(data, comp["learner"], comp["penalty"], rng["ensembler"])
+    assert ens.n_settings == 2 and ens.setting.tolist() == [0, 1, 0, 1]
+    pred = comp["inference"].predict(ens, data.X_test)
+    # each member is fitted once on the distinct α (an iterative batch runs until all its
+    # columns converge, so the oracle fits the same batch)
+    distinct = regsim.get_registry().get("penalty", "l1")(alpha=np.array([0.01, 0.1]))
+    members = []
+    for row in ens.counts:
+        idx = np.repeat(np.arange(row.size), row)
+        rows = regsim.Dataset(data.X_train[idx], data.y_train[idx], data.X_test, data.y_test)
+        members.append(comp["learner"].fit(rows, distinct, None).predict(data.X_test))
+    members = np.array(members)  # (K, n, 2)
+    for j, (setting, k) in enumerate([(0, 2), (1, 2), (0, 4), (1, 4)]):
+        np.testing.assert_allclose(pred[:, j], members[:k, :, setting].mean(axis=0), rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_a_diverged_member_marks_its_cells_diverged():
+    df = _rows({"name": "div", "problem": {"plugin": "friedman1", "n_train": 40},
+                "learner": {"plugin": "gradient_descent", "step": 50.0, "n_steps": 50},
+                "penalty": {"plugin": "l2", "alpha": 0.1},
+                "ensembler": {"plugin": "bagging", "k": [1, 3]},
+                "inference": {"plugin": "arithmetic_mean"}, "metrics": ["test_mse"]})
+    assert df["status"].tolist() == ["diverged", "diverged"]
+    assert df["error"].str.startswith("member 0: diverged at step").all()
+    assert df["test_mse"].isna().all()
+
+
 # ----------------------------------------------------------------- edge cases
 
 
