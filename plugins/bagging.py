@@ -91,7 +91,8 @@ def distinct_settings(penalty: Penalty, m: int) -> tuple[Penalty, np.ndarray]:
         return penalty, np.zeros(m, dtype=int)
     columns = [np.broadcast_to(np.asarray(penalty.values[key]), (m,)) for key in path_keys]
     index: dict[tuple, int] = {}
-    setting = np.array([index.setdefault(row, len(index)) for row in zip(*(c.tolist() for c in columns))])
+    rows = zip(*(c.tolist() for c in columns))
+    setting = np.array([index.setdefault(row, len(index)) for row in rows])
     first = np.array([setting.tolist().index(i) for i in range(len(index))])
     values = dict(penalty.values)
     for key, col in zip(path_keys, columns):
