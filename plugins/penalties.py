@@ -1,4 +1,4 @@
-"""Built-in parameter-norm penalties: L2 (weight decay) and L1.
+"""Built-in parameter-norm penalties: L2 (weight decay), L1, and ``none`` (Ω = 0).
 
 Both are vectorised over the α path: ``alpha`` is an ``(m,)`` array (or a
 scalar), weights are ``(d, m)`` with one column per α.
@@ -82,7 +82,38 @@ class L1(Penalty):
         return soft_threshold(quadratic.w_star[:, None], threshold)
 
 
+class NoPenalty(Penalty):
+    """Ω(w) = 0: the unregularised learner (and the only penalty trees accept).
+
+    ``value`` is 0, ``grad`` is 0, ``prox`` is the identity and the theory is
+    w* itself. It exposes ``l2_strength = 0`` so closed-form ridge solvers fit
+    plain (minimum-norm) least squares with it. ``identically_zero`` tells
+    learners that take no parameter-norm penalty (trees) that it is harmless.
+    """
+
+    name = "none"
+    params = {}
+    identically_zero = True
+
+    @property
+    def l2_strength(self) -> np.ndarray:
+        return np.zeros(self.batch_size)
+
+    def value(self, W):
+        return np.zeros(W.shape[1])
+
+    def grad(self, W):
+        return np.zeros_like(W)
+
+    def prox(self, V, step):
+        return V
+
+    def theory(self, quadratic: Quadratic):
+        return quadratic.w_star[:, None]
+
+
 @regsim.hookimpl
 def register_penalties(register):
     register(L2)
     register(L1)
+    register(NoPenalty)

@@ -302,6 +302,26 @@ class Learner(Component):
         """The quadratic model of this learner's unregularised loss, if it is quadratic."""
         return None
 
+    def fit_resamples(self, data: Dataset, counts: np.ndarray, penalty: Penalty) -> Fit | None:
+        """Optionally fit ``K`` resamples of the training rows in one batched computation.
+
+        Parameters
+        ----------
+        counts : ndarray of int, shape (K, n)
+            How often each training row appears in resample ``r`` (bootstrap
+            multiplicities; 0/1 for subsamples without replacement).
+
+        Returns
+        -------
+        Fit or None
+            A fit with ``K·m`` columns, column ``r·m + j`` being resample ``r``
+            with penalty column ``j``, equal to ``fit`` on the training rows
+            repeated ``counts[r]`` times; or ``None`` (the default) when the
+            learner has no batched path, so ensemblers loop over resamples
+            calling :meth:`fit`. Only deterministic learners implement it.
+        """
+        return None
+
 
 @dataclass
 class Ensemble(Fit):
