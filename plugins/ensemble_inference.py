@@ -86,6 +86,7 @@ class MajorityVote(InferenceStrategy):
 
     name = "majority_vote"
     accepts = ("bagging",)
+    tasks = ("classification",)
     params = {}
 
     def predict(self, ensemble, X):

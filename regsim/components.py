@@ -357,6 +357,8 @@ class InferenceStrategy(Component):
     kind = "inference"
     #: Ensemble kinds this strategy can combine.
     accepts: ClassVar[tuple[str, ...]] = ()
+    #: Dataset tasks it can predict for (majority votes need classes).
+    tasks: ClassVar[tuple[str, ...]] = ("regression", "classification")
 
     def predict(self, ensemble: Ensemble, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -434,8 +434,10 @@ def check_penalty_shapes(cls, ctx: _Context) -> None:
     pen = cls(**example_values(cls, ctx.params))
     W, V = _penalty_inputs()
     d, m = W.shape
-    if pen.batch_size != m:
-        raise AssertionError(f"batch_size is {pen.batch_size} for {m} path values")
+    # Without path parameters a penalty is one setting that applies to every column.
+    expected = m if any(p.path for p in cls.params.values()) else 1
+    if pen.batch_size != expected:
+        raise AssertionError(f"batch_size is {pen.batch_size} for {expected} path values")
     _shape("value(W)", pen.value(W), (m,))
     _shape("grad(W)", pen.grad(W), (d, m))
     _shape("prox(V, step)", pen.prox(V, 0.5), (d, m))
@@ -674,9 +676,10 @@ def check_learner_deterministic(cls, ctx: _Context) -> None:
 # --------------------------------------------------------------------------- ensembler
 
 
-def _ensembler_setup(cls, ctx: _Context):
+def _ensembler_setup(cls, ctx: _Context, tasks: tuple[str, ...] | None = None):
     ens = cls(**example_values(cls, ctx.params))
-    data = _data_for(getattr(cls, "tasks", ("regression",)))
+    supported = getattr(cls, "tasks", ("regression", "classification"))
+    data = _data_for(tuple(t for t in (tasks or supported) if t in supported) or supported)
     m = ens.batch_size
     pen = ctx.penalty or KitL2(alpha=_KIT_ALPHAS if m == 1 else np.geomspace(0.01, 0.5, m))
     learner = _learner_for(data.task, pen, ctx)
@@ -718,7 +721,8 @@ def _ensemble_for(cls, ctx: _Context):
     for name in ctx.registry.names("ensembler"):
         ecls = ctx.registry.get("ensembler", name)
         if ecls.produces in cls.accepts:
-            ens, data, learner, pen = _ensembler_setup(ecls, _Context(None, ctx.registry))
+            ens, data, learner, pen = _ensembler_setup(ecls, _Context(None, ctx.registry),
+                                                       tasks=cls.tasks)
             return ens.fit(data, learner, pen, np.random.default_rng(0)), data
     raise CheckSkipped(f"no installed ensembler produces {', '.join(cls.accepts)}")
 

@@ -70,7 +70,7 @@ def test_load_plugins_env_restricts_entry_points(monkeypatch):
     monkeypatch.setenv("REGSIM_LOAD_PLUGINS", "penalties, metrics")
     reg = Registry()
     assert set(reg.plugins) == {"penalties", "metrics"}
-    assert reg.names("penalty") == ["l1", "l2"] and reg.names("learner") == []
+    assert reg.names("penalty") == ["l1", "l2", "none"] and reg.names("learner") == []
     monkeypatch.setenv("REGSIM_LOAD_PLUGINS", "regsim")  # a distribution name loads all its entry points
     assert {"penalties", "learners", "problems"} <= set(Registry().plugins)
     monkeypatch.setenv("REGSIM_LOAD_PLUGINS", "")
