@@ -24,10 +24,11 @@ active set ``A`` and signs ``s`` the solution is
 correlation ``|c_j - G_j w|`` reaches ``alpha`` (``j`` joins) or an active
 coefficient reaches zero (it leaves).  Requested alphas are read off the piece
 that contains them.  A factor ``Z`` with ``G_AA^{-1} = Z Z'`` is bordered by
-one column per join, the path direction is updated in O(|A|) per join, and
-both are refined against directly computed residuals (regularly, and at every
-requested alpha), so an event costs a few matrix-vector products instead of a
-factorisation.
+one column per join and the path direction is updated in O(|A|) per join, so
+an event costs a few matrix-vector products instead of a factorisation.  The
+direction is refined against directly computed residuals every few events,
+and at every requested alpha the residual of the reduced system is recomputed
+directly and the solution refined if it is above rounding level.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ _COLLINEAR = 1e-10
 # rebuilt from a fresh Cholesky factorisation.
 _SPARE_COLUMNS = 64
 # The path direction is refined against its directly computed residual every
-# this many events (and at every requested alpha); a correction larger than
-# _DRIFT (relative) triggers a rebuild of the factor.
+# this many events; a correction larger than _DRIFT (relative) triggers a
+# rebuild of the factor.
 _CHECK_EVERY = 8
 _DRIFT = 1e-6
 # At a requested alpha, w is refined when the residual of its reduced system
@@ -319,12 +320,16 @@ def lasso_path_gram(
         Wg[:, zero_alpha] = _least_squares(G, c)[:, None]
 
     # Verify every column; re-solve failures directly on their support.
-    ok = _accepted(G, c, Wg, grid, amax, tol)
+    def try_column(j, w):
+        if w is not None:
+            passed, res = _accepted(G, c, w[:, None], grid[j : j + 1], amax, tol)
+            if passed[0]:
+                Wg[:, j], ok[j], kkt[j] = w, True, res[0]
+
+    ok, kkt = _accepted(G, c, Wg, grid, amax, tol)
     ok[pending] = False
     for j in np.setdiff1d(np.flatnonzero(~ok), pending):
-        w = _reduced_solve(G, c, Wg[:, j], grid[j])
-        if w is not None and _accepted(G, c, w[:, None], grid[j : j + 1], amax, tol)[0]:
-            Wg[:, j], ok[j] = w, True
+        try_column(j, _reduced_solve(G, c, Wg[:, j], grid[j]))
     redo = np.flatnonzero(~ok)
     info["fallback"] = int(redo.size)
     if redo.size and info["fallback_reason"] is None:
@@ -339,20 +344,20 @@ def lasso_path_gram(
         Wr, reached, n_events, _ = _homotopy(G + eps * np.eye(d), c, grid[ridge_cols], amax, max_iter)
         info["n_events"] += n_events
         for i, j in enumerate(ridge_cols[:reached]):
-            w = _reduced_solve(G, c, Wr[:, i], grid[j])
-            if w is not None and _accepted(G, c, w[:, None], grid[j : j + 1], amax, tol)[0]:
-                Wg[:, j], ok[j] = w, True
-            else:
+            try_column(j, _reduced_solve(G, c, Wr[:, i], grid[j]))
+            if not ok[j]:
                 Wg[:, j] = Wr[:, i]  # a good warm start all the same
 
     # Fallback 2: FISTA, batched over the remaining columns.
     redo = np.flatnonzero(~ok)
     info["fista"] = int(redo.size)
     if redo.size:
-        Wg[:, redo], ok[redo] = _fista(G, c, grid[redo], Wg[:, redo], amax, tol, max_iter)
+        Wg[:, redo] = _fista(G, c, grid[redo], Wg[:, redo], amax, tol, max_iter)
+        ok[redo], kkt[redo] = _accepted(G, c, Wg[:, redo], grid[redo], amax, tol)
 
     W = Wg[:, inverse]
-    gap = lasso_duality_gap(G, c, W, alphas_in, yy=yy)
+    # Without yy the reported measure is the relative KKT residual, known.
+    gap = kkt[inverse] if yy is None else lasso_duality_gap(G, c, W, alphas_in, yy=yy)
     if return_info:
         info["converged"] = ok[inverse]
         return W, gap, info
@@ -618,11 +623,12 @@ def _kkt_floor(G, W, amax):
 
 
 def _accepted(G, c, W, alphas, amax, tol):
-    """Columns of ``W`` whose relative KKT residual is within tolerance."""
-    if amax == 0:
-        return np.ones(W.shape[1], dtype=bool)
+    """Relative KKT residual of each column of ``W`` and whether it passes."""
+    if amax == 0:  # c == 0: only W == 0 reaches here, and it is exact
+        zero = np.zeros(W.shape[1])
+        return zero == 0, zero
     kkt = lasso_kkt_residual(G, c, W, alphas) / amax
-    return kkt <= np.maximum(tol, _kkt_floor(G, W, amax))
+    return kkt <= np.maximum(tol, _kkt_floor(G, W, amax)), kkt
 
 
 def _soft(Z, thr):
@@ -632,12 +638,12 @@ def _soft(Z, thr):
 def _fista(G, c, alphas, W0, amax, tol, max_iter, check_every=20):
     """FISTA with adaptive restart, batched over columns, plus support polishing.
 
-    Returns ``(W, converged)``.
+    Returns the coefficients; the caller verifies them.
     """
     d, m = W0.shape
     L = float(np.linalg.eigvalsh(G)[-1])
     if not L > 0:  # G == 0: the solution is zero for every alpha
-        return np.zeros_like(W0), np.ones(m, dtype=bool)
+        return np.zeros_like(W0)
     thr = alphas / L
     X = W0.copy()
     Y = X.copy()
@@ -662,7 +668,7 @@ def _fista(G, c, alphas, W0, amax, tol, max_iter, check_every=20):
         t[live] = tn
         if it % check_every:
             continue
-        done[live] = _accepted(G, c, Xn, alphas[live], amax, tol)
+        done[live] = _accepted(G, c, Xn, alphas[live], amax, tol)[0]
         # Once the support and signs are right, the reduced solve is exact;
         # try each sign pattern once per column.
         for j in np.flatnonzero(~done):
@@ -670,9 +676,9 @@ def _fista(G, c, alphas, W0, amax, tol, max_iter, check_every=20):
             if tried[j] is not None and np.array_equal(pattern, tried[j]):
                 continue
             w = _reduced_solve(G, c, X[:, j], alphas[j])
-            if w is not None and _accepted(G, c, w[:, None], alphas[j : j + 1], amax, tol)[0]:
+            if w is not None and _accepted(G, c, w[:, None], alphas[j : j + 1], amax, tol)[0][0]:
                 X[:, j] = Y[:, j] = w
                 done[j] = True
             else:
                 tried[j] = pattern
-    return X, done
+    return X
