@@ -325,6 +325,11 @@ class Ensembler(Component):
     #: Extra result columns its ensembles carry in ``Ensemble.columns``.
     columns: ClassVar[dict[str, str]] = {}
 
+    @classmethod
+    def accepts_learner(cls, learner: type[Learner]) -> str | None:
+        """``None`` if this ensembler can build on ``learner``, else the reason why not."""
+        return None
+
     def fit(self, data: Dataset, learner: Learner, penalty: Penalty,
             rng: np.random.Generator) -> Ensemble:
         raise NotImplementedError

@@ -364,6 +364,9 @@ def _check_compatibility(names: dict[str, str | None], registry: Registry) -> No
         raise SpecError("inference: an inference strategy needs an ensembler; add 'ensembler: {plugin: ...}'")
     if ens is None:
         return
+    reason = registry.get("ensembler", ens).accepts_learner(registry.get("learner", learner))
+    if reason:
+        raise SpecError(f"ensembler: {ens!r} cannot build on learner {learner!r}: {reason}")
     produces = registry.get("ensembler", ens).produces
     compatible = sorted(n for n in registry.names("inference")
                         if produces in registry.get("inference", n).accepts)
