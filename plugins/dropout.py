@@ -37,6 +37,7 @@ import numpy as np
 import regsim
 from regsim import Ensemble, Ensembler, InferenceStrategy, Param
 
+from .blas_threads import one_blas_thread
 from .dropout_exact import TooManyUnits, exact_means
 from .networks import Network, softmax, training_columns
 
@@ -151,7 +152,8 @@ class _MonteCarlo(_DropoutStrategy):
         for i, (j, n_masks) in enumerate(zip(ensemble.index, counts)):
             key = (int(j), int(n_masks))
             if key not in done:
-                done[key] = self.sample_mean(ensemble, int(j), X, int(n_masks))
+                with one_blas_thread():
+                    done[key] = self.sample_mean(ensemble, int(j), X, int(n_masks))
             if out is None:
                 out = np.empty((X.shape[0], ensemble.m, done[key].shape[1]))
             out[:, i] = done[key]

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blas_threads import one_blas_thread
+
 __all__ = ["all_masks", "mask_probabilities", "droppable_units", "exact_means",
            "TooManyUnits"]
 
@@ -132,7 +134,12 @@ def exact_means(Ws: list, bs: list, X: np.ndarray, drop: list[float], *,
             f"inference.max_units: the exact ensemble enumerates 2^k masks and this network has "
             f"k={k} droppable units ({detail}), more than max_units={max_units}; use "
             f"mc_arithmetic/mc_geometric, fewer droppable units, or raise max_units (<= 26)")
-    X = np.asarray(X, dtype=float)
+    with one_blas_thread():
+        return _exact_means(Ws, bs, np.asarray(X, dtype=float), drop, sizes, k,
+                            arithmetic, geometric, output)
+
+
+def _exact_means(Ws, bs, X, drop, sizes, k, arithmetic, geometric, output):
     n, C = X.shape[0], sizes[-1]
     L = len(Ws)
     last_drop = drop[L - 1]

@@ -26,6 +26,8 @@ import numpy as np
 import regsim
 from regsim import Dataset, Fit, Learner, Param, Penalty, SpecError
 
+from .blas_threads import one_blas_thread
+
 __all__ = ["Network", "NetworkFit", "softmax", "log_softmax", "train_networks", "unique_columns"]
 
 
@@ -297,10 +299,11 @@ class _NetworkLearner(Learner):
               drop: list[float] | None = None) -> tuple[TrainingResult, np.ndarray]:
         """Train one network per distinct penalty column; returns it and the cell -> column map."""
         distinct, index = unique_columns(penalty)
-        result = train_networks(
-            data, self.sizes(data), distinct, rng, n_epochs=self.n_epochs,
-            minibatch_size=self.minibatch_size, lr=self.lr, optimizer=self.optimizer,
-            momentum=self.momentum, max_norm=self.max_norm, drop=drop)
+        with one_blas_thread():  # mini-batch products are small
+            result = train_networks(
+                data, self.sizes(data), distinct, rng, n_epochs=self.n_epochs,
+                minibatch_size=self.minibatch_size, lr=self.lr, optimizer=self.optimizer,
+                momentum=self.momentum, max_norm=self.max_norm, drop=drop)
         return result, index
 
     def fit(self, data, penalty, rng):
