@@ -213,14 +213,15 @@ def exact_ensemble(ensemble: DropoutEnsemble, X: np.ndarray, mean: str,
     Both means are computed together and cached on the ensemble per ``X``, so a
     metric comparing strategies does not enumerate twice.
     """
-    key = (id(X), X.shape, max_units)
+    # The entry holds X itself, so its id cannot be reused by another array meanwhile.
+    key = (id(X), max_units)
     if key not in ensemble.cache:
         cols = []
         for j in range(ensemble.network.m):
             Ws, bs = ensemble.column(j)
             cols.append(exact_means(Ws, bs, X, ensemble.drop, max_units=max_units))
-        ensemble.cache[key] = {k: np.stack([c[k] for c in cols], axis=1)
-                               for k in ("arithmetic", "geometric")}
+        ensemble.cache[key] = {"X": X, **{k: np.stack([c[k] for c in cols], axis=1)
+                                          for k in ("arithmetic", "geometric")}}
     return ensemble.cache[key][mean]
 
 

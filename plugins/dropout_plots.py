@@ -98,23 +98,31 @@ class MCConvergence(Plot):
         import matplotlib.pyplot as plt
 
         rows = _rows(df, ("mc_arithmetic", "mc_geometric"), "mc_rms_error", "inference.n_masks")
-        fig, ax = plt.subplots(figsize=(5.2, 4.0))
-        keys = ["inference", "learner"] + [c for c in ("ensembler.drop_input",
-                                                         "ensembler.drop_hidden")
-                                           if c in rows and rows[c].nunique() > 1]
-        first = None
-        for values, g in rows.groupby(keys, dropna=False):
-            med = g.groupby("inference.n_masks")["mc_rms_error"].median()
-            ax.plot(med.index, med.to_numpy(), "o-", ms=3,
-                    label=", ".join(str(v) for v in values))
-            first = first if first is not None else med
-        m = first.index.to_numpy(dtype=float)
-        ax.plot(m, first.iloc[0] * np.sqrt(m[0] / m), "k:", lw=1, label="∝ 1/√m")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("m (sampled masks per test point)")
-        ax.set_ylabel("RMS |p_MC − p_exact|")
-        ax.legend(fontsize=7)
+        strategies = sorted(rows["inference"].unique())
+        fig, axes = plt.subplots(1, len(strategies), figsize=(5.0 * len(strategies), 4.0),
+                                 squeeze=False, sharey=True)
+        keys = ["learner"] + [c for c in ("ensembler.drop_input", "ensembler.drop_hidden")
+                              if rows[c].nunique() > 1]
+        for ax, strategy in zip(axes[0], strategies):
+            sub = rows[rows["inference"] == strategy]
+            first = None
+            for values, g in sub.groupby(keys, dropna=False):
+                values = values if isinstance(values, tuple) else (values,)
+                med = g.groupby("inference.n_masks")["mc_rms_error"].median()
+                label = " ".join([str(values[0])] + [
+                    f"{k.split('.')[-1].replace('drop_', 'p_')}={v}"
+                    for k, v in zip(keys[1:], values[1:])
+                    if not (k.endswith("hidden") and values[0] == "softmax_regression")])
+                ax.plot(med.index, med.to_numpy(), "o-", ms=3, lw=1, label=label)
+                first = first if first is not None else med
+            m = first.index.to_numpy(dtype=float)
+            ax.plot(m, first.iloc[0] * np.sqrt(m[0] / m), "k:", lw=1.5, label="∝ 1/√m")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("m (sampled masks per test point)")
+            ax.set_ylabel("RMS |p_MC − p_exact| (median over seeds)")
+            ax.set_title(f"{strategy} against its exact mean", fontsize=9)
+            ax.legend(fontsize=6, ncol=2)
         return [_save(fig, out_dir, self.name)]
 
 
