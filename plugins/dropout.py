@@ -230,6 +230,29 @@ class _Exact(_DropoutStrategy):
                                  doc="refuse to enumerate more droppable units than this")}
     mean = ""
 
+    @classmethod
+    def check_cell(cls, components):
+        """Refuse at validation when the droppable units are known and too many.
+
+        Known when the problem declares ``n_features`` (synthetic problems); a
+        ``csv`` problem's width is only known once loaded, and the cell then
+        fails with the same message before enumerating anything.
+        """
+        problem, learner = components["problem"], components["learner"]
+        ens, inference = components["ensembler"] or {}, components["inference"]
+        if "n_features" not in problem or "drop_input" not in ens:
+            return None
+        hidden = [int(h) for h in learner.get("hidden", [])]
+        k = (problem["n_features"] if ens["drop_input"] > 0 else 0) + (
+            sum(hidden) if ens.get("drop_hidden", 0) > 0 else 0)
+        limit = inference.get("max_units", cls.params["max_units"].default)
+        if k > limit:
+            return (f"the exact ensemble enumerates 2^k masks and this cell has k={k} droppable "
+                    f"units (n_features={problem['n_features']}, hidden={hidden}, drop_input="
+                    f"{ens['drop_input']:g}, drop_hidden={ens.get('drop_hidden', 0):g}), more "
+                    f"than max_units={limit}; use mc_arithmetic/mc_geometric or fewer units")
+        return None
+
     def combine(self, ensemble, X):
         return exact_ensemble(ensemble, X, self.mean, self.max_units)
 

@@ -215,6 +215,11 @@ def _build(raw: Any, registry: Registry, source: str | None) -> Spec:
         if names not in checked:
             _check_compatibility(dict(zip(SLOTS, names)), registry)
             checked.add(names)
+        for slot, comp in components.items():
+            if comp is not None:
+                reason = registry.get(SLOTS[slot], comp["plugin"]).check_cell(components)
+                if reason:
+                    raise SpecError(f"{slot}: {comp['plugin']!r}: {reason}")
         for seed in seeds:
             cells.append(_make_cell(components, metrics, seed, registry))
     return Spec(name=name, raw=raw, cells=cells, metrics=metrics, source=source)

@@ -1,5 +1,6 @@
 """Dropout through the real Prefect sweep flow, the Parquet store and the report."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -57,10 +58,31 @@ def test_dropout_sweep_through_prefect(prefect_server, dropout_spec, tmp_path):
     assert png.stat().st_size > 0
 
 
-def test_infeasible_exact_ensemble_is_an_error_row_with_the_reason():
+def test_infeasible_exact_ensemble_is_a_spec_error_when_known():
+    spec = {"name": "too-many",
+            "problem": {"plugin": "softmax_classification", "n_features": 6},
+            "learner": {"plugin": "mlp", "hidden": [10, 8]},
+            "penalty": {"plugin": "l2", "alpha": 1e-3},
+            "ensembler": {"plugin": "dropout", "drop_input": 0.2, "drop_hidden": 0.5},
+            "inference": {"plugin": "exact_arithmetic"}}
+    with pytest.raises(regsim.SpecError, match=r"inference: 'exact_arithmetic': .*k=24 .*max_units=20"):
+        regsim.load_spec(spec)
+    spec["inference"]["max_units"] = 24
+    assert len(regsim.load_spec(spec).cells) == 1
+    spec["ensembler"]["drop_input"] = 0.0  # inputs not droppable: 18 units
+    spec["inference"].pop("max_units")
+    assert len(regsim.load_spec(spec).cells) == 1
+
+
+def test_infeasible_exact_ensemble_is_an_error_row_with_the_reason(tmp_path):
+    # A csv problem's width is only known when loaded: the cell fails, its neighbour runs.
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.standard_normal((60, 24)), columns=[f"x{i}" for i in range(24)])
+    table["label"] = rng.integers(0, 3, 60)
+    table.to_csv(tmp_path / "wide.csv", index=False)
     spec = regsim.load_spec({
-        "name": "too-many", "problem": {"plugin": "softmax_classification", "n_train": 50,
-                                        "n_test": 10, "n_features": 24, "n_classes": 3},
+        "name": "too-many", "problem": {"plugin": "csv", "path": str(tmp_path / "wide.csv"),
+                                        "target": "label", "task": "classification"},
         "learner": {"plugin": "softmax_regression", "n_epochs": 1},
         "penalty": {"plugin": "l2", "alpha": 1e-3},
         "ensembler": {"plugin": "dropout", "drop_input": 0.5},
