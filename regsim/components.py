@@ -80,6 +80,16 @@ class Component:
         for key, value in checked.items():
             setattr(self, key, value)
 
+    @classmethod
+    def check_cell(cls, components: dict) -> str | None:
+        """``None`` if this component can run in a cell with these ``components``, else why not.
+
+        Called at spec validation for every cell with the cell's concrete
+        components (slot -> ``{"plugin": name, **params}`` or ``None``), for
+        limits that depend on other slots and are known before anything runs.
+        """
+        return None
+
     @property
     def batch_size(self) -> int:
         """``m``: the length of the path-parameter arrays (1 when all are scalars)."""
@@ -345,6 +355,11 @@ class Ensembler(Component):
     produces: ClassVar[str] = ""
     #: Extra result columns its ensembles carry in ``Ensemble.columns``.
     columns: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def accepts_learner(cls, learner: type[Learner]) -> str | None:
+        """``None`` if this ensembler can build on ``learner``, else the reason why not."""
+        return None
 
     def fit(self, data: Dataset, learner: Learner, penalty: Penalty,
             rng: np.random.Generator) -> Ensemble:

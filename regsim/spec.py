@@ -215,6 +215,11 @@ def _build(raw: Any, registry: Registry, source: str | None) -> Spec:
         if names not in checked:
             _check_compatibility(dict(zip(SLOTS, names)), registry)
             checked.add(names)
+        for slot, comp in components.items():
+            if comp is not None:
+                reason = registry.get(SLOTS[slot], comp["plugin"]).check_cell(components)
+                if reason:
+                    raise SpecError(f"{slot}: {comp['plugin']!r}: {reason}")
         for seed in seeds:
             cells.append(_make_cell(components, metrics, seed, registry))
     seen: dict[str, Cell] = {}
@@ -379,6 +384,9 @@ def _check_compatibility(names: dict[str, str | None], registry: Registry) -> No
         raise SpecError("inference: an inference strategy needs an ensembler; add 'ensembler: {plugin: ...}'")
     if ens is None:
         return
+    reason = registry.get("ensembler", ens).accepts_learner(registry.get("learner", learner))
+    if reason:
+        raise SpecError(f"ensembler: {ens!r} cannot build on learner {learner!r}: {reason}")
     produces = registry.get("ensembler", ens).produces
     compatible = sorted(n for n in registry.names("inference")
                         if produces in registry.get("inference", n).accepts)

@@ -1,0 +1,282 @@
+"""Dropout as a cheap bagging of parameter-sharing sub-networks, and its inference strategies.
+
+Conventions
+-----------
+* ``drop_input`` and ``drop_hidden`` are DROP probabilities (PyTorch's ``p``,
+  Keras' ``rate``); each unit is kept with probability ``keep = 1 - drop``.
+* Training uses **inverted dropout**: a kept unit is multiplied by ``1/keep``
+  so the expected input of every unit equals its unmasked input. The
+  sub-network of mask μ therefore computes from ``μ ⊙ h / keep``, and the
+  weight-scaling rule (the full network with weights multiplied by the keep
+  probability, relative to the sub-networks' effective weights ``W/keep``) is
+  the trained network run without masks.
+* Every strategy returns class probabilities ``(n, m, C)``.
+
+Strategies
+----------
+``weight_scaling``
+    The full network, no masks.
+``mc_arithmetic``, ``mc_geometric``
+    ``n_masks`` masks drawn per test point from the ensemble's own seed
+    (derived from the cell's ensembler generator); the arithmetic mean of the
+    sub-network probabilities, or the normalised geometric mean (softmax of the
+    mean logits: per-mask normalisers factor out). Masks are drawn in a fixed
+    order, so a smaller ``n_masks`` uses a prefix of a larger one's masks.
+``exact_arithmetic``, ``exact_geometric``
+    Every mask of the droppable units weighted by p(μ)
+    (:mod:`regsim.plugins.dropout_exact`); at most ``max_units`` droppable
+    units (default 20), else the cell fails with an error saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import regsim
+from regsim import Ensemble, Ensembler, InferenceStrategy, Param
+
+from .blas_threads import one_blas_thread
+from .dropout_exact import TooManyUnits, exact_means
+from .networks import Network, softmax, training_columns
+
+__all__ = ["DropoutEnsemble", "Dropout", "WeightScaling", "MCArithmetic", "MCGeometric",
+           "ExactArithmetic", "ExactGeometric", "exact_ensemble", "TooManyUnits"]
+
+#: Largest ``max_units`` an exact strategy accepts (2^26 masks).
+MAX_UNITS_LIMIT = 26
+
+
+@dataclass
+class DropoutEnsemble(Ensemble):
+    """Networks trained with dropout: the shared parameters of 2^k sub-networks per column.
+
+    ``network`` holds one network per distinct penalty column; ``index`` maps
+    each of the ``m`` cells to its column. ``drop[l]`` is the DROP probability
+    of the inputs of layer ``l``. ``mask_seed`` seeds Monte Carlo inference.
+    """
+
+    network: Network = None  # type: ignore[assignment]
+    index: np.ndarray = None  # type: ignore[assignment]
+    drop: list = None  # type: ignore[assignment]
+    mask_seed: int = 0
+    kind: str = "dropout"
+    cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def keep(self) -> list[float]:
+        return [1.0 - p for p in self.drop]
+
+    def column(self, j: int) -> tuple[list, list]:
+        """Weights and biases of distinct column ``j`` as plain ``(d_l, d_{l+1})`` arrays."""
+        return [W[j] for W in self.network.weights], [b[j] for b in self.network.biases]
+
+
+class Dropout(Ensembler):
+    """Train the learner's network with Bernoulli dropout masks on input and hidden units.
+
+    A fresh mask per example per mini-batch step, drawn from the cell's
+    ensembler generator (so the ensemble is deterministic under the cell seed);
+    inverted dropout (kept units scaled by 1/keep). Works with learners that
+    train networks (``softmax_regression``, ``mlp``); ``drop_hidden`` has no
+    effect on softmax regression, which has no hidden units.
+    """
+
+    name = "dropout"
+    produces = "dropout"
+    params = {
+        "drop_input": Param(float, default=0.2, ge=0, lt=1,
+                            doc="DROP probability of each input unit (keep = 1 - drop_input)"),
+        "drop_hidden": Param(float, default=0.5, ge=0, lt=1,
+                             doc="DROP probability of each hidden unit (keep = 1 - drop_hidden)"),
+    }
+    columns = {"train_loss": "float", "train_s": "float", "train_examples": "int",
+               "droppable_units": "int"}
+
+    @classmethod
+    def accepts_learner(cls, learner):
+        if not hasattr(learner, "train") or not hasattr(learner, "sizes"):
+            return "dropout needs a learner that trains a network (softmax_regression, mlp)"
+        return None
+
+    def fit(self, data, learner, penalty, rng):
+        sizes = learner.sizes(data)
+        drop = [self.drop_input] + [self.drop_hidden] * (len(sizes) - 2)
+        result, index = learner.train(data, penalty, rng, drop=drop)
+        columns = training_columns(result, index)
+        k = sum(s for s, p in zip(sizes[:-1], drop) if p > 0)
+        columns["droppable_units"] = np.full(len(index), k)
+        return DropoutEnsemble(
+            m=len(index), status=result.status[index],
+            message=[result.message[i] for i in index], columns=columns,
+            network=result.network, index=index, drop=drop,
+            mask_seed=int(rng.integers(2**63)))
+
+
+class _DropoutStrategy(InferenceStrategy):
+    accepts = ("dropout",)
+
+    def predict(self, ensemble: DropoutEnsemble, X: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, m, C)``; each distinct network is combined once."""
+        P = self.combine(ensemble, np.asarray(X, dtype=float))  # (n, m_distinct, C)
+        return P[:, ensemble.index]
+
+    def combine(self, ensemble: DropoutEnsemble, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class WeightScaling(_DropoutStrategy):
+    """The full network with weights scaled by the keep probability (with inverted
+    dropout in training: the trained network, no masks)."""
+
+    name = "weight_scaling"
+    params = {}
+
+    def combine(self, ensemble, X):
+        return ensemble.network.predict_proba(X)
+
+
+class _MonteCarlo(_DropoutStrategy):
+    params = {"n_masks": Param(int, default=100, ge=1, path=True,
+                               doc="sampled masks per test point")}
+    geometric = False
+    #: Masks per block: bounds memory; draws do not depend on it beyond the block size.
+    block = 64
+
+    def predict(self, ensemble, X):
+        X = np.asarray(X, dtype=float)
+        counts = np.broadcast_to(np.asarray(self.n_masks), (ensemble.m,))
+        out = None
+        done: dict[tuple, np.ndarray] = {}
+        for i, (j, n_masks) in enumerate(zip(ensemble.index, counts)):
+            key = (int(j), int(n_masks))
+            if key not in done:
+                with one_blas_thread():
+                    done[key] = self.sample_mean(ensemble, int(j), X, int(n_masks))
+            if out is None:
+                out = np.empty((X.shape[0], ensemble.m, done[key].shape[1]))
+            out[:, i] = done[key]
+        return out
+
+    def sample_mean(self, ensemble, j, X, n_masks):
+        """Mean over ``n_masks`` sampled masks per point for distinct column ``j``, ``(n, C)``."""
+        net = ensemble.network.take([j])
+        L = len(net.weights)
+        sizes = net.sizes
+        # One generator per layer, so a smaller n_masks draws a prefix of a larger one's masks.
+        gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed, spawn_key=(j, l)))
+                for l in range(L)]
+        n = X.shape[0]
+        total = 0.0
+        for lo in range(0, n_masks, self.block):
+            b = min(self.block, n_masks - lo)
+            masks = [(gens[l].random((b, n, sizes[l])) >= ensemble.drop[l]).astype(float)
+                     if ensemble.drop[l] > 0 else None for l in range(L)]
+            Z = _masked_logits(net, X, masks, ensemble.keep)  # (b, n, C)
+            total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
+        mean = total / n_masks
+        return softmax(mean) if self.geometric else mean
+
+
+def _masked_logits(net: Network, X, masks, keep):
+    """Logits ``(b, n, C)`` of one network under ``b`` masks per point (``masks[l]`` ``(b, n, d_l)``)."""
+    H = X[None]
+    L = len(net.weights)
+    for l in range(L):
+        if masks[l] is not None:
+            H = H * (masks[l] / keep[l])
+        H = H @ net.weights[l][0] + net.biases[l][0]
+        if l < L - 1:
+            H = np.maximum(H, 0.0)
+    return H
+
+
+class MCArithmetic(_MonteCarlo):
+    """Monte Carlo arithmetic mean: (1/m) Σ p(y|x, μ_i) over ``n_masks`` sampled masks."""
+
+    name = "mc_arithmetic"
+    geometric = False
+
+
+class MCGeometric(_MonteCarlo):
+    """Monte Carlo normalised geometric mean: softmax of the mean logits over ``n_masks`` masks."""
+
+    name = "mc_geometric"
+    geometric = True
+
+
+def exact_ensemble(ensemble: DropoutEnsemble, X: np.ndarray, mean: str,
+                   max_units: int = 20) -> np.ndarray:
+    """The exact ``mean`` ("arithmetic" or "geometric") per distinct column, ``(n, m_distinct, C)``.
+
+    Both means are computed together and cached on the ensemble per ``X``, so a
+    metric comparing strategies does not enumerate twice.
+    """
+    # The entry holds X itself, so its id cannot be reused by another array meanwhile.
+    key = (id(X), max_units)
+    if key not in ensemble.cache:
+        cols = []
+        for j in range(ensemble.network.m):
+            Ws, bs = ensemble.column(j)
+            cols.append(exact_means(Ws, bs, X, ensemble.drop, max_units=max_units))
+        ensemble.cache[key] = {"X": X, **{k: np.stack([c[k] for c in cols], axis=1)
+                                          for k in ("arithmetic", "geometric")}}
+    return ensemble.cache[key][mean]
+
+
+class _Exact(_DropoutStrategy):
+    params = {"max_units": Param(int, default=20, ge=1, le=MAX_UNITS_LIMIT,
+                                 doc="refuse to enumerate more droppable units than this")}
+    mean = ""
+
+    @classmethod
+    def check_cell(cls, components):
+        """Refuse at validation when the droppable units are known and too many.
+
+        Known when the problem declares ``n_features`` (synthetic problems); a
+        ``csv`` problem's width is only known once loaded, and the cell then
+        fails with the same message before enumerating anything.
+        """
+        problem, learner = components["problem"], components["learner"]
+        ens, inference = components["ensembler"] or {}, components["inference"]
+        if "n_features" not in problem or "drop_input" not in ens:
+            return None
+        hidden = [int(h) for h in learner.get("hidden", [])]
+        k = (problem["n_features"] if ens["drop_input"] > 0 else 0) + (
+            sum(hidden) if ens.get("drop_hidden", 0) > 0 else 0)
+        limit = inference.get("max_units", cls.params["max_units"].default)
+        if k > limit:
+            return (f"the exact ensemble enumerates 2^k masks and this cell has k={k} droppable "
+                    f"units (n_features={problem['n_features']}, hidden={hidden}, drop_input="
+                    f"{ens['drop_input']:g}, drop_hidden={ens.get('drop_hidden', 0):g}), more "
+                    f"than max_units={limit}; use mc_arithmetic/mc_geometric or fewer units")
+        return None
+
+    def combine(self, ensemble, X):
+        return exact_ensemble(ensemble, X, self.mean, self.max_units)
+
+
+class ExactArithmetic(_Exact):
+    """Σ_μ p(μ) p(y|x, μ) over every mask of the droppable units."""
+
+    name = "exact_arithmetic"
+    mean = "arithmetic"
+
+
+class ExactGeometric(_Exact):
+    """Normalised weighted geometric mean over every mask: softmax(Σ_μ p(μ) z_μ(x))."""
+
+    name = "exact_geometric"
+    mean = "geometric"
+
+
+@regsim.hookimpl
+def register_ensemblers(register):
+    register(Dropout)
+
+
+@regsim.hookimpl
+def register_inference_strategies(register):
+    for cls in (WeightScaling, MCArithmetic, MCGeometric, ExactArithmetic, ExactGeometric):
+        register(cls)

@@ -1,0 +1,220 @@
+"""Exact dropout ensembles: every mask of the droppable units, weighted by p(μ).
+
+For one network (weights ``Ws[l] (d_l, d_{l+1})``, biases ``bs[l]``, ReLU hidden
+layers) and DROP probabilities ``drop[l]`` of the inputs of layer ``l``, the
+sub-network of mask μ computes from ``μ ⊙ h / keep`` (inverted dropout) and
+
+* the arithmetic mean is ``Σ_μ p(μ) softmax(z_μ(x))``,
+* the normalised weighted geometric mean is ``softmax(Σ_μ p(μ) z_μ(x))``: the
+  per-mask softmax normalisers are constant over classes, so they factor out
+  of ``Π_μ p(y|x,μ)^p(μ)`` and only the p(μ)-weighted mean of the logits remains,
+
+with ``p(μ) = Π_i keep^μ_i (1-keep)^(1-μ_i)``.
+
+How it is vectorised
+--------------------
+The logits are linear in the mask ``ν`` of the last layer's inputs:
+``z = b + Σ_i ν_i a_i W_i / keep``. Split those units into halves A and B, so
+``z(ν) = z_A(ν_A) + z_B(ν_B)`` and ``exp z(ν) = exp z_A · exp z_B``. The softmax
+normaliser of every pair is then one matrix product per point,
+``S = E_A E_Bᵀ`` (``2^|A| × C`` times ``C × 2^|B|``), and the arithmetic mean is
+
+    p̄(c) = Σ_a p_a E_A[a,c] Σ_b (p_b E_B[b,c] / S[a,b]),
+
+two batched matrix products per block of points: ``2^|A| + 2^|B|`` exponentials
+per point instead of ``2^|A|·2^|B|``. Masks of earlier layers (the "outer"
+masks) are enumerated in blocks and their (outer mask, point) pairs are treated
+as extra points. There is no Python loop over masks: loops run over blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .blas_threads import one_blas_thread
+
+__all__ = ["all_masks", "mask_probabilities", "droppable_units", "exact_means",
+           "TooManyUnits"]
+
+#: Working-memory budget per block of the enumeration, in float64 entries (64 MiB).
+_BLOCK_ENTRIES = 8 * 2**20
+#: Pair normalisers held at once (points × 2^|A| × 2^|B|), in float64 entries (16 MiB).
+_PAIR_ENTRIES = 2 * 2**20
+
+
+class TooManyUnits(ValueError):
+    """The exact enumeration would need more than ``2^max_units`` masks."""
+
+
+def all_masks(k: int) -> np.ndarray:
+    """Every binary mask of ``k`` units, ``(2^k, k)`` floats; row ``j`` is ``j`` in binary."""
+    j = np.arange(2**k, dtype=np.int64)[:, None]
+    return ((j >> np.arange(k, dtype=np.int64)) & 1).astype(float)
+
+
+def mask_probabilities(masks: np.ndarray, drop: float) -> np.ndarray:
+    """``p(μ)`` for each row of ``masks`` when each unit is dropped with probability ``drop``."""
+    k = masks.shape[1]
+    kept = masks.sum(axis=1)
+    return (1.0 - drop) ** kept * drop ** (k - kept)
+
+
+def droppable_units(sizes: list[int], drop: list[float]) -> int:
+    """How many units have a mask: the inputs of each layer with ``drop > 0``."""
+    return int(sum(s for s, p in zip(sizes[:-1], drop) if p > 0))
+
+
+def _outer_masks(sizes, drop, lo, hi):
+    """Per-layer masks (or None) and p(μ) for outer mask numbers ``lo..hi-1``.
+
+    Outer units are those of every droppable layer but the last; mask number
+    ``j`` sets unit ``i`` (in layer order) to bit ``i`` of ``j``.
+    """
+    L = len(sizes) - 1
+    layers = [l for l in range(L - 1) if drop[l] > 0]
+    j = np.arange(lo, hi, dtype=np.int64)[:, None]
+    masks, prob, shift = [None] * L, np.ones(hi - lo), 0
+    for l in layers:
+        bits = ((j >> np.arange(shift, shift + sizes[l], dtype=np.int64)) & 1).astype(float)
+        masks[l] = bits
+        prob *= mask_probabilities(bits, drop[l])
+        shift += sizes[l]
+    return masks, prob
+
+
+def _last_inputs(Ws, bs, X, drop, masks):
+    """Inputs of the last layer ``(b, n, u)`` for a block of outer masks (ReLU, inverted dropout)."""
+    H = X[None]
+    for l in range(len(Ws) - 1):
+        if masks[l] is not None:
+            H = H * (masks[l][:, None, :] / (1.0 - drop[l]))
+        H = np.maximum(H @ Ws[l] + bs[l], 0.0)
+    return H
+
+
+def _half_logits(A, W, nu, keep):
+    """``Σ_i ν_i a_i W_i / keep`` for every mask row of ``nu``: ``(b, 2^h, n, C)``."""
+    b, n, u = A.shape
+    T = A.transpose(0, 2, 1)[..., None] * (W / keep)[None, :, None, :]  # (b, u, n, C)
+    Z = nu @ T.reshape(b, u, -1)  # one GEMM per outer mask block
+    return Z.reshape(b, nu.shape[0], n, W.shape[1])
+
+
+def exact_means(Ws: list, bs: list, X: np.ndarray, drop: list[float], *,
+                arithmetic: bool = True, geometric: bool = True, output: str = "softmax",
+                max_units: int = 20) -> dict[str, np.ndarray]:
+    """Exact arithmetic and normalised geometric means over all dropout masks.
+
+    Parameters
+    ----------
+    Ws, bs : lists of arrays
+        One network: ``Ws[l]`` is ``(d_l, d_{l+1})``, ``bs[l]`` is ``(d_{l+1},)``.
+    X : ndarray, shape (n, d)
+    drop : list of float
+        DROP probability of the inputs of each layer (0: not droppable).
+    output : {"softmax", "identity"}
+        The output non-linearity. With ``"identity"`` both means are the mean
+        logits (returned under both keys).
+    max_units : int
+        Refuse (:class:`TooManyUnits`) when more units are droppable, before
+        allocating anything.
+
+    Returns
+    -------
+    dict
+        ``"arithmetic"`` and/or ``"geometric"``: ``(n, C)`` probabilities
+        (or mean outputs for ``"identity"``).
+    """
+    sizes = [Ws[0].shape[0]] + [W.shape[1] for W in Ws]
+    k = droppable_units(sizes, drop)
+    if k > max_units:
+        detail = ", ".join(f"{s} inputs of layer {l} (drop {p:g})"
+                           for l, (s, p) in enumerate(zip(sizes[:-1], drop)) if p > 0)
+        raise TooManyUnits(
+            f"inference.max_units: the exact ensemble enumerates 2^k masks and this network has "
+            f"k={k} droppable units ({detail}), more than max_units={max_units}; use "
+            f"mc_arithmetic/mc_geometric, fewer droppable units, or raise max_units (<= 26)")
+    with one_blas_thread():
+        return _exact_means(Ws, bs, np.asarray(X, dtype=float), drop, sizes, k,
+                            arithmetic, geometric, output)
+
+
+def _exact_means(Ws, bs, X, drop, sizes, k, arithmetic, geometric, output):
+    n, C = X.shape[0], sizes[-1]
+    L = len(Ws)
+    last_drop = drop[L - 1]
+    u = sizes[L - 1]
+    if last_drop > 0:
+        uA = u // 2
+        nuA, nuB = all_masks(uA), all_masks(u - uA)
+        pA, pB = mask_probabilities(nuA, last_drop), mask_probabilities(nuB, last_drop)
+        keep = 1.0 - last_drop
+    k_outer = k - (u if last_drop > 0 else 0)
+    n_outer = 2**k_outer
+
+    mean_logits = np.zeros((n, C))
+    mean_prob = np.zeros((n, C))
+    halves = nuA.shape[0] + nuB.shape[0] if last_drop > 0 else 2
+    # Outer masks per block so that the half logits (outer block × halves × points × C) fit.
+    per_outer = n * (C * (halves + u) + u)
+    outer_block = int(max(1, min(n_outer, _BLOCK_ENTRIES // per_outer)))
+    for lo in range(0, n_outer, outer_block):
+        hi = min(n_outer, lo + outer_block)
+        masks, p_outer = _outer_masks(sizes, drop, lo, hi)
+        A = _last_inputs(Ws, bs, X, drop, masks)  # (b, n, u)
+        b = A.shape[0]
+        if last_drop > 0:
+            ZA = _half_logits(A[..., :uA], Ws[-1][:uA], nuA, keep) + bs[-1]
+            ZB = _half_logits(A[..., uA:], Ws[-1][uA:], nuB, keep)
+        else:  # the last layer's inputs are not masked: one "half" holds the logits
+            ZA = (A @ Ws[-1] + bs[-1])[:, None]
+            ZB = np.zeros((b, 1, n, C))
+            pA = pB = np.ones(1)
+        if geometric or output == "identity":
+            # Σ_{a,b} p_a p_b (zA + zB) = Σ_a p_a zA + Σ_b p_b zB, then over outer masks.
+            zbar = np.tensordot(pA, ZA, axes=(0, 1)) + np.tensordot(pB, ZB, axes=(0, 1))
+            mean_logits += np.tensordot(p_outer, zbar, axes=(0, 0))
+        if arithmetic and output == "softmax":
+            mean_prob += _factorised_arithmetic(ZA, ZB, pA, pB, p_outer)
+    if output == "identity":
+        return {key: mean_logits for key, want in (("arithmetic", arithmetic),
+                                                    ("geometric", geometric)) if want}
+    out = {}
+    if arithmetic:
+        out["arithmetic"] = mean_prob
+    if geometric:
+        z = mean_logits - mean_logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        out["geometric"] = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def _factorised_arithmetic(ZA, ZB, pA, pB, p_outer):
+    """``Σ_o p_o Σ_{a,b} p_a p_b softmax(zA + zB)``, ``(n, C)``, with exp(zA+zB) = exp zA · exp zB.
+
+    ``ZA (b, 2^|A|, n, C)``, ``ZB (b, 2^|B|, n, C)``. Subtracting per-row maxima
+    from zA and zB scales numerator and normaliser of a pair alike.
+    """
+    b, nA, n, C = ZA.shape
+    nB = ZB.shape[1]
+    EA = np.exp(ZA - ZA.max(axis=3, keepdims=True))
+    EB = np.exp(ZB - ZB.max(axis=3, keepdims=True))
+    # Points of the factorised product: every (outer mask, x) pair.
+    EA = EA.transpose(0, 2, 1, 3).reshape(b * n, nA, C)
+    EB = EB.transpose(0, 2, 1, 3).reshape(b * n, nB, C)
+    wEA = EA * pA[None, :, None]
+    wEB = EB * pB[None, :, None]
+    EBt = np.ascontiguousarray(EB.transpose(0, 2, 1))
+    out = np.empty((b * n, C))
+    step = max(1, min(b * n, _PAIR_ENTRIES // (nA * nB)))
+    # One buffer for the pair normalisers, reused by every block: fresh large
+    # allocations per block cost page faults that showed up in the timings.
+    S_buf, T_buf = np.empty((step, nA, nB)), np.empty((step, nA, C))
+    for lo in range(0, b * n, step):
+        k = min(step, b * n - lo)
+        S, T = S_buf[:k], T_buf[:k]
+        np.matmul(EA[lo:lo + k], EBt[lo:lo + k], out=S)  # every pair's normaliser
+        np.reciprocal(S, out=S)
+        np.matmul(S, wEB[lo:lo + k], out=T)  # Σ_b p_b E_B[b,c] / S[a,b]
+        out[lo:lo + k] = np.einsum("pac,pac->pc", wEA[lo:lo + k], T)
+    return np.tensordot(p_outer, out.reshape(b, n, C), axes=(0, 0))
