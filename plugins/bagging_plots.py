@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 import regsim
 from regsim import Plot
+from regsim.report import save_figure
 
 _ERROR = "ensemble_error"
 
@@ -79,11 +79,7 @@ class BaggingErrorVsK(Plot):
             ax.set_ylabel("test squared error (mean over seeds)")
             ax.set_title(learner, fontsize=10)
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = Path(out_dir) / f"{self.name}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return [path]
+        return [save_figure(fig, out_dir, self.name)]
 
 
 @regsim.hookimpl

@@ -3,12 +3,12 @@ convergence, and dropout against bagging at equal training cost."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 import regsim
 from regsim import Plot
+from regsim.report import save_figure
 
 _FLOOR = 1e-17  # exact zeros on a log axis
 
@@ -30,15 +30,6 @@ def _drop_axis(sub) -> str:
             return col
     return "ensembler.drop_input"
 
-
-def _save(fig, out_dir, name):
-    import matplotlib.pyplot as plt
-
-    path = Path(out_dir) / f"{name}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 class WeightScalingGap(Plot):
@@ -79,7 +70,7 @@ class WeightScalingGap(Plot):
             ax.set_ylabel("max |p_weight_scaling − p_exact|")
             ax.set_title(learner, fontsize=9)
             ax.legend(fontsize=7)
-        return [_save(fig, out_dir, self.name)]
+        return [save_figure(fig, out_dir, self.name)]
 
 
 class MCConvergence(Plot):
@@ -123,7 +114,7 @@ class MCConvergence(Plot):
             ax.set_ylabel("RMS |p_MC − p_exact| (median over seeds)")
             ax.set_title(f"{strategy} against its exact mean", fontsize=9)
             ax.legend(fontsize=6, ncol=2)
-        return [_save(fig, out_dir, self.name)]
+        return [save_figure(fig, out_dir, self.name)]
 
 
 class DropoutVsBagging(Plot):
@@ -163,7 +154,7 @@ class DropoutVsBagging(Plot):
         axes[0].set_ylabel("test error (1 − accuracy)")
         axes[0].legend(fontsize=7)
         axes[1].set_ylabel("test error (1 − accuracy)")
-        return [_save(fig, out_dir, self.name)]
+        return [save_figure(fig, out_dir, self.name)]
 
 
 @regsim.hookimpl

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 import regsim
 from regsim import Plot
+from regsim.report import save_figure
 
 #: At most this many panels (problem configurations) per figure.
 _MAX_PANELS = 4
@@ -45,15 +45,6 @@ def _figure(n_panels: int, height: float = 3.6):
     return fig, axes[0]
 
 
-def _save(fig, out_dir, name: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(out_dir) / f"{name}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
 
 class L2Shrinkage(Plot):
     """Measured shrinkage of w* along eigenvectors of H (points) against α, with the
@@ -87,7 +78,7 @@ class L2Shrinkage(Plot):
             ax.set_ylabel("shrinkage  (qᵢᵀw̃)/(qᵢᵀw*)")
             ax.set_title(label or "L2", fontsize=9)
             ax.legend(fontsize=7, title="points: measured\nlines: λ/(λ+α)", title_fontsize=7)
-        return [_save(fig, out_dir, self.name)]
+        return [save_figure(fig, out_dir, self.name)]
 
 
 class L1SoftThreshold(Plot):
@@ -145,7 +136,7 @@ class L1SoftThreshold(Plot):
                        title_fontsize=7)
         axes[0].set_title("every weight and α (first seed)", fontsize=9)
         axes[1].set_title("sparsity (first seed)", fontsize=9)
-        return [_save(fig, out_dir, self.name)]
+        return [save_figure(fig, out_dir, self.name)]
 
 
 class TheoryGap(Plot):
@@ -192,7 +183,7 @@ class TheoryGap(Plot):
         ax.set_ylabel("relative gap to theory (median over seeds)")
         ax.legend(fontsize=7)
         plt.setp(ax.get_xticklabels(), fontsize=8)
-        return [_save(fig, out_dir, self.name)]
+        return [save_figure(fig, out_dir, self.name)]
 
 
 @regsim.hookimpl

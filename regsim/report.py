@@ -13,7 +13,21 @@ from pathlib import Path
 from .registry import Registry, get_registry
 from .store import read_results
 
-__all__ = ["write_report", "summary_table"]
+__all__ = ["write_report", "summary_table", "save_figure"]
+
+
+def save_figure(fig, out_dir: str | Path, name: str) -> Path:
+    """Save a matplotlib figure as ``<out_dir>/<name>.png`` (tight layout, 110 dpi) and close it.
+
+    For plot plugins, so every figure of a report looks alike.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(out_dir) / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def summary_table(df):
