@@ -202,7 +202,7 @@ def _next_part_index(run_dir: Path) -> int:
 
 
 @flow(name="regsim-sweep", validate_parameters=False)
-def sweep(spec: dict, out: str = DEFAULT_OUT, chunk_size: int | None = None,
+def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = None,
           progress: bool = True, rerun: bool = False,
           time_budget_s: float | None = None) -> dict:
     """Run a regsim sweep spec; write Parquet parts and a manifest under ``out``.
@@ -218,8 +218,10 @@ def sweep(spec: dict, out: str = DEFAULT_OUT, chunk_size: int | None = None,
 
     Parameters
     ----------
-    spec : dict
-        The sweep spec as a mapping (see ``regsim.load_spec``).
+    spec : dict or str
+        The sweep spec as a mapping, or the path of a YAML spec (relative to
+        the working directory; what ``prefect.yaml`` deployments pass). See
+        ``regsim.load_spec``.
     out : str
         The result store root; results go to ``<out>/<spec name>/<run_id>/``.
     chunk_size : int, optional

@@ -117,7 +117,11 @@ def sweep_server(runner: str) -> Iterator[str | None]:
     starts Prefect's temporary server once, sets ``PREFECT_API_URL`` for this
     process and its children for the duration, and stops the server after.
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     configured = PREFECT_API_URL.value()
     if configured or runner == "threads":
@@ -126,7 +130,9 @@ def sweep_server(runner: str) -> Iterator[str | None]:
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
-    server.start()
+    # A fresh PREFECT_HOME migrates its database first (15 s or more on a busy
+    # machine): allow more than Prefect's default of 20 s.
+    server.start(timeout=max(90, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by pool and cluster processes
     try:
@@ -137,4 +143,18 @@ def sweep_server(runner: str) -> Iterator[str | None]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = previous
+        _drain_to_server()
         server.stop()
+
+
+def _drain_to_server() -> None:
+    """Send queued logs and events before the server goes away (otherwise the
+    exit handlers retry against a closed port for minutes)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        try:
+            service.drain_all(timeout=10)
+        except Exception:  # best effort: results are already stored
+            pass
