@@ -161,17 +161,15 @@ FAULTY_SPEC = {
 }
 
 
-def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(tmp_path):
+def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(api_url, tmp_path):
     spec = _write(tmp_path, FAULTY_SPEC)
     # "slow" cells sleep 30 s unless the 1 s budget stops them
     slow = _write(tmp_path, {**FAULTY_SPEC, "name": "faulty-slow",
                              "problem": {"plugin": "faulty", "mode": "slow", "sleep_s": 30}})
     # processes and no PREFECT_API_URL: the CLI starts one temporary server for all workers
-    env = env_with_plugin(None)
     out = tmp_path / "out"
-    t0 = time.monotonic()
     res = run_cli("sweep", spec, "--out", out, "--runner", "processes", "--workers", 2,
-                  "--time-budget", 5, "--no-progress", env=env)
+                  "--time-budget", 5, "--no-progress", env=env_with_plugin(None))
     assert res.returncode == 1, res.stderr[-3000:]
     assert "cells     6: ok 2, error 2, diverged 2" in res.stdout
     df = pd.read_parquet(out / "faulty").set_index("problem.mode")
@@ -183,12 +181,15 @@ def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(tm
     assert (df.loc["nan", "error"] == "non-finite test predictions").all()
     assert df.loc["nan", "test_mse"].isna().all()
 
+    env = env_with_plugin(api_url)
     res = run_cli("sweep", slow, "--out", out, "--time-budget", 1, "--no-progress", env=env)
     assert res.returncode == 1, res.stderr[-3000:]
-    assert time.monotonic() - t0 < 100  # two 30 s cells were stopped, not waited for
     df = pd.read_parquet(out / "faulty-slow")
     assert (df["status"] == "error").all() and len(df) == 2
     assert df["error"].str.startswith("CellTimeout: exceeded its time budget of 1 s").all()
+    # stopped, not waited for: each 30 s cell was interrupted soon after its budget
+    stopped_after = df["error"].str.extract(r"stopped after ([\d.]+) s")[0].astype(float)
+    assert (stopped_after < 10).all(), df["error"].tolist()
 
     # a rerun runs the failed cells again and replaces their rows (no duplicates)
     res = run_cli("sweep", spec, "--out", out, "--no-progress", env=env)

@@ -100,7 +100,7 @@ def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_ser
             assert flow_run.state.is_completed(), flow_run.state
             (run_dir,) = (out / "nightly").iterdir()
             df = pd.read_parquet(run_dir)
-            assert len(df) == 8 and (df["status"] == "ok").all()
+            assert len(df) == 4 and (df["status"] == "ok").all()
             manifest = pd.read_json(run_dir / "_manifest.json", typ="series")
             assert manifest["flow_run_id"] == str(flow_run.id)
     finally:
