@@ -85,3 +85,24 @@ def test_time_budget_leaves_fast_blocks_alone():
     time.sleep(0.1)  # a cancelled timer must not fire afterwards
     with time_budget(None):
         time.sleep(0.01)
+
+
+def test_make_task_runner_names_allowed_values_and_the_missing_extra():
+    import subprocess
+    import sys
+
+    from regsim.orchestration import make_task_runner, runner_kind
+
+    assert runner_kind(make_task_runner("processes", 2)) == "processes"
+    assert runner_kind(make_task_runner(dask_address="tcp://127.0.0.1:1")) == "dask"
+    with pytest.raises(ValueError, match="allowed: threads, processes, dask"):
+        make_task_runner("mpi")
+    with pytest.raises(ValueError, match="workers: must be >= 1"):
+        make_task_runner("threads", 0)
+    # without prefect-dask importable (a None entry in sys.modules blocks the import)
+    code = ("import sys; sys.modules['prefect_dask'] = None\n"
+            "from regsim.orchestration import make_task_runner\n"
+            "try:\n    make_task_runner('dask', 2)\n"
+            "except ImportError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "pip install 'regsim[dask]'" in out.stdout, out.stderr
