@@ -198,3 +198,44 @@ def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(ap
     df = pd.read_parquet(out / "faulty")
     assert len(df) == 6 and df["cell_id"].is_unique
     assert (df["status"] == "error").sum() == 2
+
+
+def test_a_chunk_that_cannot_write_its_part_is_retried_by_prefect(prefect_server, small_spec,
+                                                                   tmp_path):
+    """A transient I/O error (the run directory's parent is a file until the first attempt
+    has failed) is retried by Prefect and the part is then written."""
+    from prefect import flow
+
+    from regsim.flows.sweep import make_chunks, run_chunk
+    from regsim.spec import load_spec
+    from regsim.store import result_schema
+
+    spec = load_spec(small_spec)
+    (chunk,) = make_chunks(spec.cells, chunk_size=len(spec.cells))
+    blocker = tmp_path / "store"
+    blocker.write_text("not a directory yet")
+    failures = []
+
+    def obstacle_goes_away(task, task_run, state):  # Prefect calls this before retrying
+        failures.append(type(state.result(raise_on_failure=False)).__name__)
+        blocker.unlink(missing_ok=True)
+        return True
+
+    task = run_chunk.with_options(retry_condition_fn=obstacle_goes_away, retry_delay_seconds=0)
+
+    @flow
+    def one_chunk():
+        return task(chunk, "small", result_schema(spec), str(blocker / "run"), "r1",
+                    return_state=True)
+
+    state = one_chunk()
+    assert state.is_completed()
+    assert state.state_details.task_run_id
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        task_run = client.read_task_run(state.state_details.task_run_id)
+    assert task_run.run_count == 2  # failed once, succeeded on the retry
+    assert failures in (["FileExistsError"], ["NotADirectoryError"])
+    df = pd.read_parquet(blocker / "run")
+    assert len(df) == len(spec.cells) and df["cell_id"].is_unique

@@ -106,3 +106,26 @@ def test_make_task_runner_names_allowed_values_and_the_missing_extra():
             "except ImportError as exc:\n    print(exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'regsim[dask]'" in out.stdout, out.stderr
+
+
+def test_run_chunk_pickled_by_value_carries_no_registry():
+    """Loaded from its file (as a deployment entrypoint), the task function is pickled by
+    value with the globals it touches: the plugin manager must not be one of them."""
+    import importlib.util
+    import pathlib
+    import sys
+
+    import cloudpickle
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "flows" / "sweep.py"
+    spec = importlib.util.spec_from_file_location("sweep_from_entrypoint", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]  # not importable by name: cloudpickle pickles by value
+    blob = cloudpickle.dumps(module.run_chunk.fn)
+    assert b"_make_function" in blob  # really by value (code and globals in the blob)
+    assert b"PluginManager" not in blob and b"Registry" not in blob
+    assert len(blob) < 20_000
