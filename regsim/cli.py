@@ -93,15 +93,22 @@ def cmd_sweep(args) -> int:
     name, n_cells, raw = spec.name, len(spec), spec.raw
     del spec  # the flow expands the spec itself; keep one copy of the cells
     print(f"regsim: sweep {name!r}: {n_cells} cells -> {args.out}/{name}/ "
-          f"({args.runner} runner)", file=sys.stderr)
-    try:
-        summary = run_sweep(raw, out=args.out, chunk_size=args.chunk_size,
-                            progress=not args.no_progress, runner=args.runner,
-                            workers=args.workers, dask_address=args.dask_address,
-                            rerun=args.rerun, time_budget_s=args.time_budget)
-    except (ImportError, ValueError) as exc:  # runner choice: the extra missing, bad values
+          f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
+    from .orchestration import make_task_runner
+
+    try:  # check the runner choice before anything starts: the Dask extra, bad values
+        make_task_runner(args.runner, args.workers, args.dask_address)
+    except (ImportError, ValueError) as exc:
         print(f"regsim: {exc}", file=sys.stderr)
         return 2
+    if args.time_budget is not None and args.time_budget <= 0:
+        print(f"regsim: --time-budget: must be > 0 seconds, got {args.time_budget}",
+              file=sys.stderr)
+        return 2
+    summary = run_sweep(raw, out=args.out, chunk_size=args.chunk_size,
+                        progress=not args.no_progress, runner=args.runner,
+                        workers=args.workers, dask_address=args.dask_address,
+                        rerun=args.rerun, time_budget_s=args.time_budget)
     counts = summary["counts"]
     print(f"\nsweep     {name}")
     if summary.get("resumed"):
