@@ -4,7 +4,7 @@ are recorded and set the exit code. Subprocesses run the real CLI and see a test
 through a real entry point (tests/plugin_faulty)."""
 
 import json
-import shutil
+import os
 import signal
 import subprocess
 import sys
@@ -76,21 +76,21 @@ def test_sigkill_then_rerun_stores_every_cell_once_with_uninterrupted_values(api
     manifest = json.loads((run_dir / MANIFEST).read_text())
     assert manifest["status"] == "complete" and len(manifest["resumes"]) == 1
 
-    # an uninterrupted run, other chunking, in this process: the same numbers
-    sys.path.insert(0, str(env["PYTHONPATH"].split(":")[0]))
+    # in this process (the plugin on sys.path): an uninterrupted run with other chunking
+    # gives the same numbers; the complete run is not run again without --rerun
+    sys.path.insert(0, str(env["PYTHONPATH"].split(os.pathsep)[0]))
     regsim.get_registry.cache_clear()
     try:
         summary = regsim.run_sweep(SLOW_SPEC, out=tmp_path / "whole", chunk_size=12,
                                    progress=False)
+        whole = pd.read_parquet(summary["run_dir"])
+        pd.testing.assert_frame_equal(canonical(resumed), canonical(whole))
+        again = regsim.run_sweep(SLOW_SPEC, out=out, progress=False)
+        assert again["n_run"] == 0 and again["run_dir"] == str(run_dir)
+        assert again["counts"]["ok"] == 72
     finally:
         sys.path.pop(0)
         regsim.get_registry.cache_clear()
-    whole = pd.read_parquet(summary["run_dir"])
-    pd.testing.assert_frame_equal(canonical(resumed), canonical(whole))
-
-    # a complete run: nothing to do; --rerun: a new run directory
-    again = run_cli("sweep", spec, "--out", out, "--no-progress", env=env)
-    assert again.returncode == 0 and "nothing to do" in again.stdout
     assert len(list((out / "resumable").iterdir())) == 1
 
 
@@ -151,10 +151,10 @@ def test_threads_processes_and_dask_cluster_give_identical_results(api_url, dask
     pd.testing.assert_frame_equal(frames["threads"], frames["dask"])
 
 
-FAULTY_SPEC = {
+FAULTY_SPEC = {  # "slow" cells sleep 30 s unless their time budget stops them
     "name": "faulty",
     "seeds": 2,
-    "problem": {"plugin": "faulty", "mode": ["ok", "raise", "nan"]},
+    "problem": {"plugin": "faulty", "mode": ["ok", "raise", "nan", "slow"]},
     "learner": {"plugin": "least_squares"},
     "penalty": {"plugin": "l2", "alpha": 0.1},
     "metrics": ["test_mse"],
@@ -163,15 +163,12 @@ FAULTY_SPEC = {
 
 def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(api_url, tmp_path):
     spec = _write(tmp_path, FAULTY_SPEC)
-    # "slow" cells sleep 30 s unless the 1 s budget stops them
-    slow = _write(tmp_path, {**FAULTY_SPEC, "name": "faulty-slow",
-                             "problem": {"plugin": "faulty", "mode": "slow", "sleep_s": 30}})
-    # processes and no PREFECT_API_URL: the CLI starts one temporary server for all workers
     out = tmp_path / "out"
+    # processes and no PREFECT_API_URL: the CLI starts one temporary server for all workers
     res = run_cli("sweep", spec, "--out", out, "--runner", "processes", "--workers", 2,
-                  "--time-budget", 5, "--no-progress", env=env_with_plugin(None))
+                  "--time-budget", 2, "--no-progress", env=env_with_plugin(None))
     assert res.returncode == 1, res.stderr[-3000:]
-    assert "cells     6: ok 2, error 2, diverged 2" in res.stdout
+    assert "cells     8: ok 2, error 4, diverged 2" in res.stdout
     df = pd.read_parquet(out / "faulty").set_index("problem.mode")
     assert (df.loc["ok", "status"] == "ok").all() and df.loc["ok", "test_mse"].notna().all()
     assert (df.loc["raise", "status"] == "error").all()
@@ -180,24 +177,21 @@ def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(ap
     assert (df.loc["nan", "status"] == "diverged").all()
     assert (df.loc["nan", "error"] == "non-finite test predictions").all()
     assert df.loc["nan", "test_mse"].isna().all()
-
-    env = env_with_plugin(api_url)
-    res = run_cli("sweep", slow, "--out", out, "--time-budget", 1, "--no-progress", env=env)
-    assert res.returncode == 1, res.stderr[-3000:]
-    df = pd.read_parquet(out / "faulty-slow")
-    assert (df["status"] == "error").all() and len(df) == 2
-    assert df["error"].str.startswith("CellTimeout: exceeded its time budget of 1 s").all()
+    slow = df.loc["slow"]
+    assert (slow["status"] == "error").all() and slow["test_mse"].isna().all()
+    assert slow["error"].str.startswith("CellTimeout: exceeded its time budget of 2 s").all()
     # stopped, not waited for: each 30 s cell was interrupted soon after its budget
-    stopped_after = df["error"].str.extract(r"stopped after ([\d.]+) s")[0].astype(float)
-    assert (stopped_after < 10).all(), df["error"].tolist()
+    stopped_after = slow["error"].str.extract(r"stopped after ([\d.]+) s")[0].astype(float)
+    assert (stopped_after < 12).all(), slow["error"].tolist()
 
     # a rerun runs the failed cells again and replaces their rows (no duplicates)
-    res = run_cli("sweep", spec, "--out", out, "--no-progress", env=env)
-    assert res.returncode == 1
-    assert "4 cells already stored, 2 run now" in res.stdout
+    res = run_cli("sweep", spec, "--out", out, "--time-budget", 2, "--no-progress",
+                  env=env_with_plugin(api_url))
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "4 cells already stored, 4 run now" in res.stdout
     df = pd.read_parquet(out / "faulty")
-    assert len(df) == 6 and df["cell_id"].is_unique
-    assert (df["status"] == "error").sum() == 2
+    assert len(df) == 8 and df["cell_id"].is_unique
+    assert (df["status"] == "error").sum() == 4
 
 
 def test_a_chunk_that_cannot_write_its_part_is_retried_by_prefect(prefect_server, small_spec,
@@ -229,13 +223,8 @@ def test_a_chunk_that_cannot_write_its_part_is_retried_by_prefect(prefect_server
                     return_state=True)
 
     state = one_chunk()
-    assert state.is_completed()
-    assert state.state_details.task_run_id
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        task_run = client.read_task_run(state.state_details.task_run_id)
-    assert task_run.run_count == 2  # failed once, succeeded on the retry
+    assert state.is_completed(), state
+    # Prefect asked once whether to retry (after the failed write), then the retry succeeded
     assert failures in (["FileExistsError"], ["NotADirectoryError"])
     df = pd.read_parquet(blocker / "run")
     assert len(df) == len(spec.cells) and df["cell_id"].is_unique

@@ -19,8 +19,8 @@ class FaultyProblem(Problem):
 
     Modes: ``ok``; ``raise`` (ValueError in generate); ``nan`` (one test
     feature is NaN, so test predictions are non-finite: the cell diverges);
-    ``slow`` (sleeps ``sleep_s`` in short steps, to overrun a time budget).
-    ``sleep_s`` also slows the ``ok`` mode (a cell with a known cost).
+    ``slow`` (sleeps ``slow_s``, 30 s by default, in short steps, to overrun a
+    time budget). ``sleep_s`` slows every mode (a cell with a known cost).
     """
 
     name = "faulty"
@@ -28,13 +28,14 @@ class FaultyProblem(Problem):
         "mode": Param(str, default="ok", choices=("ok", "raise", "nan", "slow")),
         "n_features": Param(int, default=3, ge=1),
         "sleep_s": Param(float, default=0.0, ge=0),
+        "slow_s": Param(float, default=30.0, ge=0, doc="sleep of the slow mode"),
         "spin_s": Param(float, default=0.0, ge=0, doc="busy CPU seconds (pure Python)"),
     }
 
     def generate(self, rng):
         if self.mode == "raise":
             raise ValueError("deliberate failure of a faulty cell")
-        end = time.monotonic() + self.sleep_s
+        end = time.monotonic() + self.sleep_s + (self.slow_s if self.mode == "slow" else 0.0)
         while time.monotonic() < end:  # short sleeps: a time budget interrupts between them
             time.sleep(0.01)
         end = time.process_time() + self.spin_s
