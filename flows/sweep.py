@@ -27,7 +27,7 @@ from prefect.futures import as_completed
 from regsim import __version__
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
-from regsim.spec import Cell, load_spec
+from regsim.spec import Cell, Spec, load_spec
 from regsim.store import (
     MANIFEST,
     drop_cells,
@@ -186,6 +186,31 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+#: Specs expanded by the caller in this process (``run_sweep`` validates before
+#: Prefect starts), keyed by spec hash, so the flow does not expand them again:
+#: a second expansion of 100,000 cells costs seconds and doubles peak memory.
+_EXPANDED: dict[str, Spec] = {}
+
+
+def hand_over(spec: Spec) -> None:
+    """Let the next ``sweep`` flow run in this process reuse ``spec``'s cells.
+
+    A shallow copy: the flow drops its reference to the cells as soon as it
+    has planned the chunks, without touching the caller's ``Spec``.
+    """
+    _EXPANDED[spec.spec_hash] = Spec(name=spec.name, raw=spec.raw, cells=spec.cells,
+                                     metrics=spec.metrics, source=spec.source)
+
+
+def _expand(spec: dict | str, registry) -> Spec:
+    if isinstance(spec, dict):
+        key = Spec(name="", raw=spec, cells=[], metrics=[]).spec_hash
+        parsed = _EXPANDED.pop(key, None)
+        if parsed is not None:
+            return parsed
+    return load_spec(spec, registry)
+
+
 def _plugins_of(cells: list[Cell], metrics: list[str]) -> dict[str, set[str]]:
     plugins: dict[str, set[str]] = {}
     for cell in cells:
@@ -253,7 +278,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     registry = get_registry()
-    parsed = load_spec(spec, registry)
+    parsed = _expand(spec, registry)
     schema = result_schema(parsed, registry)
     sweep_dir = Path(out) / parsed.name
     flow_run_id = str(flow_run.id) if flow_run.id else None

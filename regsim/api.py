@@ -68,10 +68,12 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
 
     parsed = spec if isinstance(spec, Spec) else load_spec(spec)
     raw = parsed.raw
-    del parsed  # the flow expands the spec again; do not keep two copies of the cells
     task_runner = make_task_runner(runner, workers, dask_address)
     quiet_prefect_defaults()
-    from regsim.flows.sweep import sweep  # imports prefect (about a second)
+    from regsim.flows.sweep import hand_over, sweep  # imports prefect (about a second)
+
+    hand_over(parsed)  # the flow reuses these cells instead of expanding the spec again
+    del parsed
 
     kind = "dask" if dask_address else runner
     with sweep_server(kind):

@@ -90,8 +90,7 @@ def cmd_sweep(args) -> int:
     from .store import read_results
 
     spec = _load(args.spec)
-    name, n_cells, raw = spec.name, len(spec), spec.raw
-    del spec  # the flow expands the spec itself; keep one copy of the cells
+    name, n_cells = spec.name, len(spec)
     print(f"regsim: sweep {name!r}: {n_cells} cells -> {args.out}/{name}/ "
           f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
     from .orchestration import make_task_runner
@@ -105,10 +104,11 @@ def cmd_sweep(args) -> int:
         print(f"regsim: --time-budget: must be > 0 seconds, got {args.time_budget}",
               file=sys.stderr)
         return 2
-    summary = run_sweep(raw, out=args.out, chunk_size=args.chunk_size,
+    summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
                         progress=not args.no_progress, runner=args.runner,
                         workers=args.workers, dask_address=args.dask_address,
                         rerun=args.rerun, time_budget_s=args.time_budget)
+    del spec
     counts = summary["counts"]
     print(f"\nsweep     {name}")
     if summary.get("resumed"):
