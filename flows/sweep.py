@@ -26,14 +26,31 @@ from prefect.futures import as_completed
 
 from regsim import __version__
 from regsim.registry import get_registry
-from regsim.runner import Outcome, group_cells, run_cells
-from regsim.spec import Cell, load_spec
-from regsim.store import new_run_id, result_schema, write_manifest, write_part
+from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
+from regsim.spec import Cell, Spec, load_spec
+from regsim.store import (
+    MANIFEST,
+    drop_cells,
+    latest_run,
+    new_run_id,
+    read_manifest,
+    remove_temporaries,
+    result_schema,
+    status_counts,
+    stored_statuses,
+    write_manifest,
+    write_part,
+)
 
 DEFAULT_OUT = "data/results"
-#: Default number of chunks: enough for progress and parallelism, few enough
-#: that Prefect's per-task cost (milliseconds on threads) stays negligible.
-DEFAULT_CHUNKS = 16
+#: Chunks are sized so that Prefect's per-task cost is at most this fraction of
+#: a chunk's work (cost per task: ``regsim.orchestration.TASK_COST_S``).
+OVERHEAD_FRACTION = 0.02
+#: Upper bound on tasks per flow run: beyond this the flow's own bookkeeping
+#: (futures, task runs in the server) grows for no gain in balance.
+MAX_CHUNKS = 2000
+#: Fraction of the groups run first, as one task, to measure the cost per cell.
+PILOT_FRACTION = 0.01
 
 
 class Chunk:
@@ -52,47 +69,72 @@ class Chunk:
         return f"Chunk({self.index}, {len(self.cells)} cells)"
 
 
-def make_chunks(cells: list[Cell], chunk_size: int | None = None) -> list[Chunk]:
+def make_chunks(cells: list[Cell], chunk_size: int | None = None, start: int = 0,
+                n_chunks: int = 16) -> list[Chunk]:
     """Pack whole groups of cells into chunks of about ``chunk_size`` cells.
 
     Groups (cells sharing a problem instance and one batched fit) are never
-    split. Default: ``ceil(n_cells / 16)`` cells per chunk.
+    split. Default: ``ceil(n_cells / n_chunks)`` cells per chunk. Chunks are
+    numbered from ``start`` (a resumed run continues the numbering).
     """
     if chunk_size is None:
-        chunk_size = max(1, math.ceil(len(cells) / DEFAULT_CHUNKS))
+        chunk_size = max(1, math.ceil(len(cells) / max(1, n_chunks)))
     if chunk_size < 1:
         raise ValueError(f"chunk_size: must be >= 1, got {chunk_size}")
     chunks, current = [], []
     for group in group_cells(cells):
         current.extend(group)
         if len(current) >= chunk_size:
-            chunks.append(Chunk(len(chunks), current))
+            chunks.append(Chunk(start + len(chunks), current))
             current = []
     if current:
-        chunks.append(Chunk(len(chunks), current))
+        chunks.append(Chunk(start + len(chunks), current))
     return chunks
+
+
+def plan_chunk_count(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
+                     workers: int) -> int:
+    """How many chunks to cut ``n_cells`` cells into.
+
+    Each chunk should carry ``task_cost_s / OVERHEAD_FRACTION`` seconds of work
+    (0.25 s on threads, 5 s on processes or Dask), so orchestration stays a
+    small fraction. When that gives too few chunks to keep ``workers`` busy,
+    use up to ``4 * workers`` chunks as long as each still carries at least ten
+    times the task cost. Bounded by :data:`MAX_CHUNKS`.
+    """
+    total = max(cost_per_cell_s, 0.0) * n_cells
+    n = math.ceil(total / (task_cost_s / OVERHEAD_FRACTION))
+    if workers > 1:
+        n = max(n, min(4 * workers, int(total / (10 * task_cost_s))))
+    return max(1, min(n, MAX_CHUNKS, n_cells))
 
 
 @task(name="run-chunk", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
       task_run_name="chunk-{chunk.index:05d}")
 def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
-              run_id: str) -> dict[str, Any]:
-    """Run one chunk, write its part, return ``{"path", "counts", "n_cells"}``.
+              run_id: str, time_budget_s: float | None = None) -> dict[str, Any]:
+    """Run one chunk, write its part, return ``{"path", "counts", "n_cells", "compute_s"}``.
 
     Cell errors are rows with ``status="error"``; only failures outside the
-    cells (writing the part) raise, and those are retried.
+    cells (writing the part) raise, and those are retried. The registry is
+    built lazily in each worker process (``get_registry`` is cached per
+    process), so pickling this task copies no plugin manager.
     """
-    rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry())
+    rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry(),
+                     time_budget_s=time_budget_s)
     path = write_part(rows, Path(run_dir) / chunk.part_name, schema)
-    return {"path": str(path), "counts": Outcome().add(rows).counts, "n_cells": len(rows)}
+    compute = sum(row["wall_s"] or 0.0 for row in rows)
+    return {"path": str(path), "counts": Outcome().add(rows).counts, "n_cells": len(rows),
+            "compute_s": compute}
 
 
 class Progress:
     """One status line on stderr across chunks (rewritten in place on a terminal)."""
 
-    def __init__(self, n_chunks: int, n_cells: int, enabled: bool = True):
+    def __init__(self, n_chunks: int | None, n_cells: int, enabled: bool = True):
         self.n_chunks, self.n_cells, self.enabled = n_chunks, n_cells, enabled
         self.done_chunks = self.done_cells = 0
+        self.compute_s = 0.0
         self.counts = Outcome().counts
         self.start = time.perf_counter()
         self.tty = sys.stderr.isatty()
@@ -100,18 +142,19 @@ class Progress:
     def update(self, result: dict[str, Any]) -> None:
         self.done_chunks += 1
         self.done_cells += result["n_cells"]
+        self.compute_s += result.get("compute_s", 0.0)
         for k, v in result["counts"].items():
             self.counts[k] = self.counts.get(k, 0) + v
         if not self.enabled:
             return
         width = 24
-        filled = int(width * self.done_chunks / max(self.n_chunks, 1))
+        filled = int(width * self.done_cells / max(self.n_cells, 1))
         bar = "#" * filled + "." * (width - filled)
         line = (f"[{bar}] chunks {self.done_chunks}/{self.n_chunks}  cells "
                 f"{self.done_cells}/{self.n_cells}  ok {self.counts['ok']} error "
                 f"{self.counts['error']} diverged {self.counts['diverged']}  "
                 f"{time.perf_counter() - self.start:.1f}s")
-        end = "" if self.tty and self.done_chunks < self.n_chunks else "\n"
+        end = "" if self.tty and self.done_cells < self.n_cells else "\n"
         print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
 
 
@@ -143,84 +186,212 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+#: Specs expanded by the caller in this process (``run_sweep`` validates before
+#: Prefect starts), keyed by spec hash, so the flow does not expand them again:
+#: a second expansion of 100,000 cells costs seconds and doubles peak memory.
+_EXPANDED: dict[str, Spec] = {}
+
+
+def hand_over(spec: Spec) -> None:
+    """Let the next ``sweep`` flow run in this process reuse ``spec``'s cells.
+
+    A shallow copy: the flow drops its reference to the cells as soon as it
+    has planned the chunks, without touching the caller's ``Spec``.
+    """
+    _EXPANDED[spec.spec_hash] = Spec(name=spec.name, raw=spec.raw, cells=spec.cells,
+                                     metrics=spec.metrics, source=spec.source)
+
+
+def _expand(spec: dict | str, registry) -> Spec:
+    if isinstance(spec, dict):
+        key = Spec(name="", raw=spec, cells=[], metrics=[]).spec_hash
+        parsed = _EXPANDED.pop(key, None)
+        if parsed is not None:
+            return parsed
+    return load_spec(spec, registry)
+
+
+def _plugins_of(cells: list[Cell], metrics: list[str]) -> dict[str, set[str]]:
+    plugins: dict[str, set[str]] = {}
+    for cell in cells:
+        for slot, comp in cell.components.items():
+            if comp is not None:
+                plugins.setdefault(slot, set()).add(comp["plugin"])
+    plugins["metric"] = set(metrics)
+    return plugins
+
+
+def _next_part_index(run_dir: Path) -> int:
+    indices = [int(p.name.split("-")[1]) for p in run_dir.glob("part-*.parquet")]
+    return max(indices, default=-1) + 1
+
+
 @flow(name="regsim-sweep", validate_parameters=False)
-def sweep(spec: dict, out: str = DEFAULT_OUT, chunk_size: int | None = None,
-          progress: bool = True) -> dict:
+def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = None,
+          progress: bool = True, rerun: bool = False,
+          time_budget_s: float | None = None) -> dict:
     """Run a regsim sweep spec; write Parquet parts and a manifest under ``out``.
+
+    Resume semantics (``rerun=False``): the newest run directory of this sweep
+    whose manifest has the same ``spec_hash`` is continued in place: its cells
+    with a final status (``ok``, ``diverged``) are skipped; cells missing from
+    it or stored with ``status="error"`` (time-budget overruns included) are
+    removed from their parts (atomic rewrites) and run again. When nothing
+    remains the flow does nothing and returns that run's summary. No run with
+    this spec hash, or ``rerun=True``: a new run directory. The task runner is
+    the flow's (``sweep.with_options(task_runner=...)``; threads by default).
 
     Parameters
     ----------
-    spec : dict
-        The sweep spec as a mapping (see ``regsim.load_spec``).
+    spec : dict or str
+        The sweep spec as a mapping, or the path of a YAML spec (relative to
+        the working directory; what ``prefect.yaml`` deployments pass). See
+        ``regsim.load_spec``.
     out : str
         The result store root; results go to ``<out>/<spec name>/<run_id>/``.
     chunk_size : int, optional
-        Cells per Prefect task (whole groups are kept together).
+        Cells per Prefect task (whole groups are kept together). Default:
+        sized from the cost per cell measured on a pilot chunk (the first
+        ~1% of groups) and the task runner's per-task cost.
     progress : bool
         Print a progress line on stderr.
+    rerun : bool
+        Start a new run directory even if a run of this spec exists.
+    time_budget_s : float, optional
+        Seconds each cell may take (a batched group of m cells gets m times
+        that); a cell over budget is stored with ``status="error"`` and a
+        message starting ``CellTimeout:``.
 
     Returns
     -------
     dict
-        ``run_dir``, ``run_id``, ``counts`` (ok / error / diverged),
-        ``n_cells``, ``wall_s``, ``failed_chunks``.
+        ``run_dir``, ``run_id``, ``counts`` (ok / error / diverged, over the
+        whole run directory), ``n_cells``, ``n_run`` (cells run by this flow
+        run), ``resumed``, ``wall_s``, ``failed_chunks``.
     """
+    from prefect.context import FlowRunContext
     from prefect.runtime import flow_run
+
+    from regsim.orchestration import TASK_COST_S, runner_kind, runner_workers
 
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     registry = get_registry()
-    parsed = load_spec(spec, registry)
+    parsed = _expand(spec, registry)
     schema = result_schema(parsed, registry)
-    run_id = new_run_id(started)
-    run_dir = Path(out) / parsed.name / run_id
-    chunks = make_chunks(parsed.cells, chunk_size)
-    plugins: dict[str, set[str]] = {}
-    for cell in parsed.cells:
-        for slot, comp in cell.components.items():
-            if comp is not None:
-                plugins.setdefault(slot, set()).add(comp["plugin"])
-    plugins["metric"] = set(parsed.metrics)
-    manifest = {
-        "sweep": parsed.name, "run_id": run_id, "status": "running",
-        "spec": parsed.raw, "spec_hash": parsed.spec_hash, "source": parsed.source,
-        "n_cells": len(parsed.cells), "n_chunks": len(chunks),
-        "started": started.isoformat(), "finished": None,
-        "flow_run_id": str(flow_run.id) if flow_run.id else None,
-        "versions": _versions(plugins), "git_commit": _git_commit(),
-        "platform": platform.platform(),
-    }
-    write_manifest(run_dir, manifest)
-    logger.info("sweep %s: %d cells in %d chunks -> %s", parsed.name, len(parsed.cells),
-                len(chunks), run_dir)
+    sweep_dir = Path(out) / parsed.name
+    flow_run_id = str(flow_run.id) if flow_run.id else None
 
-    bar = Progress(len(chunks), len(parsed.cells), enabled=progress)
-    futures = run_chunk.map(chunks, unmapped(parsed.name), unmapped(schema),
-                            unmapped(str(run_dir)), unmapped(run_id))
+    previous = None if rerun else latest_run(sweep_dir, parsed.spec_hash)
+    if previous is not None:
+        run_dir, manifest = previous, read_manifest(previous)
+        run_id = manifest["run_id"]
+        remove_temporaries(run_dir)
+        stored = {cid: status for part in stored_statuses(run_dir).values()
+                  for cid, status in part.items()}
+        todo = [c for c in parsed.cells if stored.get(c.cell_id) not in DONE_STATUSES]
+        if not todo:
+            logger.info("sweep %s: all %d cells already stored in %s; nothing to do "
+                        "(rerun=True starts a new run)", parsed.name, len(parsed.cells), run_dir)
+            counts = {**Outcome().counts, **status_counts(run_dir)}
+            return {"run_dir": str(run_dir), "run_id": run_id,
+                    "manifest": str(run_dir / MANIFEST), "counts": counts,
+                    "n_cells": len(parsed.cells), "n_run": 0, "resumed": True,
+                    "wall_s": time.perf_counter() - t0, "failed_chunks": []}
+        # Remove old rows of the cells about to run before running them: a
+        # crash in between leaves them missing (run next time), never doubled.
+        todo_ids = {c.cell_id for c in todo}
+        drop_cells(run_dir, todo_ids & set(stored))
+        del stored
+        manifest.setdefault("resumes", []).append(
+            {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo)})
+        manifest.update(status="running", finished=None)
+        logger.info("sweep %s: resuming %s: %d of %d cells to run", parsed.name, run_dir,
+                    len(todo), len(parsed.cells))
+    else:
+        run_id = new_run_id(started)
+        run_dir = sweep_dir / run_id
+        todo = parsed.cells
+        manifest = {
+            "sweep": parsed.name, "run_id": run_id, "status": "running",
+            "spec": parsed.raw, "spec_hash": parsed.spec_hash, "source": parsed.source,
+            "n_cells": len(parsed.cells), "n_chunks": None,
+            "started": started.isoformat(), "finished": None,
+            "flow_run_id": flow_run_id,
+            "versions": _versions(_plugins_of(parsed.cells, parsed.metrics)),
+            "git_commit": _git_commit(), "platform": platform.platform(),
+        }
+    n_done_before = len(parsed.cells) - len(todo)
+    n_cells, n_todo = len(parsed.cells), len(todo)
+    parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
+    write_manifest(run_dir, manifest)
+
+    context = FlowRunContext.get()
+    task_runner = context.task_runner if context else None
+    kind = runner_kind(task_runner)
+    workers = runner_workers(task_runner)
+    submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
+                  run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
+                  time_budget_s=unmapped(time_budget_s))
+    start_index = _next_part_index(run_dir)
+
+    bar = Progress(None, n_todo, enabled=progress)
     parts, failed = [], []
-    for future in as_completed(futures):
-        try:
-            result = future.result()
-        except Exception as exc:  # retries exhausted: keep going, report, never mark done
-            failed.append(f"{type(exc).__name__}: {exc}")
-            logger.error("a chunk failed after retries: %s", exc)
-            continue
-        parts.append(Path(result["path"]).name)
-        bar.update(result)
+
+    def collect(futures) -> None:
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as exc:  # retries exhausted: keep going, report, never mark done
+                failed.append(f"{type(exc).__name__}: {exc}")
+                logger.error("a chunk failed after retries: %s", exc)
+                continue
+            parts.append(Path(result["path"]).name)
+            bar.update(result)
+
+    if chunk_size is not None:
+        chunks = make_chunks(todo, chunk_size, start=start_index)
+        bar.n_chunks = len(chunks)
+        collect(run_chunk.map(chunks, **submit))
+    else:
+        # Pilot: the first ~1% of groups as one task, to measure the cost per cell.
+        groups = group_cells(todo)
+        n_pilot = max(1, math.ceil(PILOT_FRACTION * len(groups)))
+        pilot = Chunk(start_index, [c for g in groups[:n_pilot] for c in g])
+        rest = [c for g in groups[n_pilot:] for c in g]
+        del groups
+        bar.n_chunks = 1 + (1 if rest else 0)
+        collect([run_chunk.submit(pilot, **{k: v.value for k, v in submit.items()})])
+        if rest:
+            measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
+            n_chunks = plan_chunk_count(measured, len(rest), TASK_COST_S[kind], workers)
+            chunks = make_chunks(rest, start=start_index + 1, n_chunks=n_chunks)
+            bar.n_chunks = 1 + len(chunks)
+            logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
+                        1e3 * measured, len(chunks), kind, workers)
+            del rest
+            collect(run_chunk.map(chunks, **submit))
+            del chunks
+    del todo
 
     wall = time.perf_counter() - t0
+    counts = {**Outcome().counts, **status_counts(run_dir)}
+    stored_n = sum(counts.values())
+    complete = not failed and stored_n == n_cells
     manifest.update(
-        status="complete" if not failed else "incomplete",
+        status="complete" if complete else "incomplete",
         finished=datetime.now(timezone.utc).isoformat(), wall_s=wall,
-        counts=bar.counts, parts=sorted(parts), failed_chunks=failed,
+        counts=counts, n_chunks=bar.n_chunks, runner=kind, workers=workers,
+        parts=sorted(p.name for p in run_dir.glob("part-*.parquet")), failed_chunks=failed,
     )
     path = write_manifest(run_dir, manifest)
     try:
         registry.hook.sweep_finished(manifest=manifest, path=str(run_dir))
     except Exception as exc:
         logger.error("a sweep_finished hook raised %s: %s", type(exc).__name__, exc)
-    logger.info("sweep %s finished in %.1fs: %s", parsed.name, wall, bar.counts)
+    logger.info("sweep %s finished in %.1fs: %s (%d cells run now, %d stored before)",
+                parsed.name, wall, counts, n_todo, n_done_before)
     return {"run_dir": str(run_dir), "run_id": run_id, "manifest": str(path),
-            "counts": bar.counts, "n_cells": len(parsed.cells), "wall_s": wall,
-            "failed_chunks": failed}
+            "counts": counts, "n_cells": n_cells, "n_run": n_todo,
+            "resumed": previous is not None, "wall_s": wall, "failed_chunks": failed}

@@ -32,7 +32,10 @@ def quiet_prefect_defaults() -> None:
 
 
 def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", *,
-              chunk_size: int | None = None, progress: bool = True) -> dict[str, Any]:
+              chunk_size: int | None = None, progress: bool = True,
+              runner: str = "threads", workers: int | None = None,
+              dask_address: str | None = None, rerun: bool = False,
+              time_budget_s: float | None = None) -> dict[str, Any]:
     """Run a sweep as a Prefect flow and return its summary.
 
     Parameters
@@ -43,22 +46,44 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
     out : str or Path
         The result store root.
     chunk_size : int, optional
-        Cells per Prefect task.
+        Cells per Prefect task; default sized from a measured pilot chunk.
     progress : bool
         Show a progress line on stderr.
+    runner : {"threads", "processes", "dask"}
+        Prefect task runner for the chunks (see ``regsim.orchestration``).
+    workers : int, optional
+        Pool size or number of local Dask worker processes (default: CPUs).
+    dask_address : str, optional
+        An existing Dask scheduler, ``tcp://host:port`` (implies ``dask``).
+    rerun : bool
+        Start a new run directory instead of continuing the latest run of
+        the same spec (which skips cells already stored).
+    time_budget_s : float, optional
+        Seconds per cell; a cell over budget is stored as ``status="error"``.
 
     Returns
     -------
     dict
         ``run_dir``, ``run_id``, ``counts`` (ok / error / diverged), ``n_cells``,
-        ``wall_s``, ``failed_chunks``. Inside a user's flow the sweep runs as a
-        subflow.
+        ``n_run``, ``resumed``, ``wall_s``, ``failed_chunks``. Inside a user's
+        flow the sweep runs as a subflow.
     """
-    parsed = spec if isinstance(spec, Spec) else load_spec(spec)
-    quiet_prefect_defaults()
-    from regsim.flows.sweep import sweep  # imports prefect (about a second)
+    from .orchestration import make_task_runner, sweep_server
 
-    return sweep(spec=parsed.raw, out=str(out), chunk_size=chunk_size, progress=progress)
+    parsed = spec if isinstance(spec, Spec) else load_spec(spec)
+    raw = parsed.raw
+    task_runner = make_task_runner(runner, workers, dask_address)
+    quiet_prefect_defaults()
+    from regsim.flows.sweep import hand_over, sweep  # imports prefect (about a second)
+
+    hand_over(parsed)  # the flow reuses these cells instead of expanding the spec again
+    del parsed
+
+    kind = "dask" if dask_address else runner
+    with sweep_server(kind):
+        return sweep.with_options(task_runner=task_runner)(
+            spec=raw, out=str(out), chunk_size=chunk_size, progress=progress, rerun=rerun,
+            time_budget_s=time_budget_s)
 
 
 def open_results(path: str | Path) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The ``regsim`` command line: plugins, validate, sweep, show, report.
+"""The ``regsim`` command line: plugins, validate, sweep, serve, show, report.
 
 Exit codes: 0 success; 1 the sweep ran but some cells failed (error) or a
 chunk could not be stored; 2 a usage, spec or plugin error (nothing ran).
@@ -19,6 +19,9 @@ EPILOG = """examples:
   regsim --plugins-dir my_plugins/ plugins   also load one-file plugins from a directory
   regsim validate examples/quickstart.yaml
   regsim sweep examples/quickstart.yaml --out data/results
+  regsim sweep examples/quickstart.yaml --runner processes --workers 2
+  regsim sweep examples/quickstart.yaml --runner dask --dask-address tcp://10.0.0.5:8786
+  regsim serve examples/quickstart.yaml --cron "0 2 * * *"   (needs PREFECT_API_URL)
   regsim show data/results/quickstart
   regsim report data/results/quickstart -o data/results/quickstart/_report
 """
@@ -137,12 +140,31 @@ def cmd_sweep(args) -> int:
     from .store import read_results
 
     spec = _load(args.spec)
-    print(f"regsim: sweep {spec.name!r}: {len(spec)} cells -> {args.out}/{spec.name}/",
-          file=sys.stderr)
+    name, n_cells = spec.name, len(spec)
+    print(f"regsim: sweep {name!r}: {n_cells} cells -> {args.out}/{name}/ "
+          f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
+    from .orchestration import make_task_runner
+
+    try:  # check the runner choice before anything starts: the Dask extra, bad values
+        make_task_runner(args.runner, args.workers, args.dask_address)
+    except (ImportError, ValueError) as exc:
+        print(f"regsim: {exc}", file=sys.stderr)
+        return 2
+    if args.time_budget is not None and args.time_budget <= 0:
+        print(f"regsim: --time-budget: must be > 0 seconds, got {args.time_budget}",
+              file=sys.stderr)
+        return 2
     summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, runner=args.runner,
+                        workers=args.workers, dask_address=args.dask_address,
+                        rerun=args.rerun, time_budget_s=args.time_budget)
+    del spec
     counts = summary["counts"]
-    print(f"\nsweep     {spec.name}")
+    print(f"\nsweep     {name}")
+    if summary.get("resumed"):
+        print(f"resumed   {n_cells - summary['n_run']} cells already stored, "
+              f"{summary['n_run']} run now" + ("" if summary["n_run"] else
+                                              " (nothing to do; --rerun for a new run)"))
     print(f"cells     {summary['n_cells']}: ok {counts.get('ok', 0)}, error {counts.get('error', 0)}, "
           f"diverged {counts.get('diverged', 0)}")
     print(f"wall time {summary['wall_s']:.1f} s")
@@ -150,14 +172,56 @@ def cmd_sweep(args) -> int:
     if counts.get("error", 0):
         df = read_results(summary["run_dir"], columns=["cell_id", "status", "error"])
         errors = df[df["status"] == "error"]
-        print("errors (first 5):")
+        print("errors (first 5; rerun the same command to retry them):")
         for _, row in errors.head(5).iterrows():
             print(f"  {row['cell_id']}: {row['error']}")
     for failure in summary["failed_chunks"]:
         print(f"chunk not stored (rerun to retry): {failure}")
     print(f"next      regsim show {summary['run_dir']}\n"
           f"          regsim report {summary['run_dir']} -o {summary['run_dir']}/_report")
-    return 1 if counts.get("error", 0) or summary["failed_chunks"] else 0
+    stored = sum(counts.values())
+    return 1 if counts.get("error", 0) or summary["failed_chunks"] or stored < n_cells else 0
+
+
+NO_SCHEDULER = """regsim: serve: PREFECT_API_URL is not set.
+A schedule needs a persistent Prefect server: Prefect's temporary server runs
+no scheduler, so a cron or interval schedule would never fire. Start one and
+point regsim at it, e.g.:
+
+  prefect server start                       # in another terminal (or a service)
+  export PREFECT_API_URL=http://127.0.0.1:4200/api
+  regsim serve SPEC --cron "0 2 * * *"
+
+(see docs/scheduling.md)"""
+
+
+def cmd_serve(args) -> int:
+    import os
+    from pathlib import Path
+
+    if not os.environ.get("PREFECT_API_URL"):
+        from prefect.settings import PREFECT_API_URL  # also honours profiles and prefect.toml
+
+        if not PREFECT_API_URL.value():
+            print(NO_SCHEDULER, file=sys.stderr)
+            return 2
+    spec = _load(args.spec)
+    from .api import quiet_prefect_defaults
+
+    quiet_prefect_defaults()
+    from regsim.flows.sweep import sweep
+
+    name = args.name or spec.name
+    parameters = {"spec": spec.raw, "out": str(Path(args.out).resolve()), "rerun": True,
+                  "progress": False, "time_budget_s": args.time_budget,
+                  "chunk_size": args.chunk_size}
+    when = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g} s"
+    print(f"regsim: serving deployment 'regsim-sweep/{name}' ({when}); each run writes a new "
+          f"run directory under {parameters['out']}/{spec.name}/. Ctrl-C stops.",
+          file=sys.stderr)
+    sweep.serve(name=name, cron=args.cron, interval=args.interval, parameters=parameters,
+                description=f"regsim sweep {spec.name} ({len(spec)} cells)")
+    return 0
 
 
 def cmd_show(args) -> int:
@@ -249,9 +313,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/results", metavar="DIR",
                    help="result store root (default data/results)")
     p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="N",
-                   help="cells per Prefect task (default: about 16 tasks)")
+                   help="cells per Prefect task (default: sized from a measured pilot chunk)")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--runner", choices=("threads", "processes", "dask"), default="threads",
+                   help="Prefect task runner for the chunks (default threads; dask needs "
+                        "the extra: pip install 'regsim[dask]')")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="pool size / local Dask worker processes (default: CPUs)")
+    p.add_argument("--dask-address", default=None, metavar="ADDR",
+                   help="an existing Dask scheduler, tcp://host:port (implies --runner dask)")
+    p.add_argument("--rerun", action="store_true",
+                   help="start a new run directory; default: continue the latest run of this "
+                        "spec, skipping cells already stored (errors are retried)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="seconds per cell; a cell over budget is stored with status error")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("serve", help="serve the sweep as a scheduled Prefect deployment",
+                       description="Serve the sweep flow as a Prefect deployment with a cron or "
+                                   "interval schedule; each scheduled run writes a new run "
+                                   "directory. Needs a persistent Prefect server "
+                                   "(PREFECT_API_URL): the temporary server runs no scheduler.")
+    p.add_argument("spec", help="sweep spec (YAML file)")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", metavar="EXPR", help='cron schedule, e.g. "0 2 * * *"')
+    when.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS")
+    p.add_argument("--out", default="data/results", metavar="DIR",
+                   help="result store root (default data/results)")
+    p.add_argument("--name", default=None, help="deployment name (default: the spec name)")
+    p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="N",
+                   help="cells per Prefect task (default: sized from a pilot chunk)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="seconds per cell")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("show", help="summarise a result set",
                        description="Print cells by status and median metrics for a run, a sweep "

@@ -9,7 +9,9 @@ cell's numbers never depend on chunking, ordering or the number of workers.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import threading
 import time
 import traceback
 from collections import defaultdict
@@ -21,9 +23,13 @@ from .components import Evaluation
 from .registry import Registry, get_registry
 from .spec import SLOTS, Cell
 
-__all__ = ["run_cells", "group_cells", "rngs_for", "Outcome", "STATUSES"]
+__all__ = ["run_cells", "group_cells", "rngs_for", "Outcome", "STATUSES", "DONE_STATUSES",
+           "CellTimeout", "time_budget"]
 
 STATUSES = ("ok", "error", "diverged")
+#: Statuses that are final: a resumed sweep skips these cells. ``error`` (which
+#: includes a cell over its time budget) is never final: it is run again.
+DONE_STATUSES = ("ok", "diverged")
 
 # SeedSequence spawn keys per role: the problem instance, then the learner and
 # ensembler. Changing these changes every published number.
@@ -59,33 +65,100 @@ def group_cells(cells: Iterable[Cell]) -> list[list[Cell]]:
     return list(groups.values())
 
 
+class CellTimeout(Exception):
+    """A cell (or its batched group) ran longer than its time budget."""
+
+
+class time_budget:
+    """Interrupt the calling thread with :class:`CellTimeout` after ``seconds``.
+
+    A watchdog timer raises the exception asynchronously in the thread that
+    entered the block (``PyThreadState_SetAsyncExc``), so it works on every
+    task runner (threads, process pool, Dask workers), not only in a main
+    thread as ``signal.alarm`` would. Python code is interrupted at its next
+    bytecode; a single long call into C (one big LAPACK call) is interrupted
+    when it returns. A block that finishes late without being interrupted also
+    raises, so the budget is a guarantee on what gets recorded as ``ok``.
+    ``seconds=None`` disables the budget.
+    """
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._fired = self._done = False
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self._fired = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._tid),
+                                                           ctypes.py_object(CellTimeout))
+
+    def __enter__(self) -> "time_budget":
+        self._start = time.perf_counter()
+        if self.seconds is not None:
+            self._tid = threading.get_ident()
+            self._timer = threading.Timer(self.seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.seconds is None:
+            return False
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
+            if self._fired:  # clear an exception set but not yet delivered
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._tid), None)
+        elapsed = time.perf_counter() - self._start
+        if self._fired or elapsed > self.seconds:
+            raise CellTimeout(f"exceeded its time budget of {self.seconds:g} s "
+                              f"(stopped after {elapsed:.2f} s)") from None
+        return False
+
+
 def run_cells(cells: Iterable[Cell], *, sweep: str, run_id: str,
-              registry: Registry | None = None) -> list[dict[str, Any]]:
+              registry: Registry | None = None,
+              time_budget_s: float | None = None) -> list[dict[str, Any]]:
     """Run ``cells`` and return one row (a dict of columns) per cell.
 
     A group that raises is retried cell by cell, so one bad cell is stored with
     ``status="error"`` and its message while its neighbours still succeed.
+
+    ``time_budget_s`` is the budget per cell: a batched group of ``m`` cells
+    (one shared computation) gets ``m * time_budget_s`` seconds. A group over
+    its budget is not retried cell by cell (that would cost ``m`` times the
+    budget); each of its cells is stored with ``status="error"`` and a message
+    starting ``CellTimeout:``.
     """
     registry = registry or get_registry()
     rows = []
     for group in group_cells(cells):
-        for cell, row in zip(group, _run_group_or_cells(group, registry)):
+        budget = None if time_budget_s is None else time_budget_s * len(group)
+        for cell, row in zip(group, _run_group_or_cells(group, registry, budget)):
             row["sweep"], row["run_id"] = sweep, run_id
             registry.hook.cell_finished(cell=cell.as_dict(), row=row)
             rows.append(row)
     return rows
 
 
-def _run_group_or_cells(group: list[Cell], registry: Registry) -> list[dict]:
+def _run_group_or_cells(group: list[Cell], registry: Registry,
+                        budget: float | None = None) -> list[dict]:
     try:
-        return _run_group(group, registry)
+        with time_budget(budget):
+            return _run_group(group, registry)
+    except CellTimeout as exc:
+        return [_error_row(cell, exc) for cell in group]
     except Exception as exc:
         if len(group) == 1:
             return [_error_row(group[0], exc)]
     rows = []
+    per_cell = None if budget is None else budget / len(group)
     for cell in group:
         try:
-            rows.extend(_run_group([cell], registry))
+            with time_budget(per_cell):
+                rows.extend(_run_group([cell], registry))
         except Exception as exc:
             rows.append(_error_row(cell, exc))
     return rows
@@ -183,6 +256,9 @@ def _identity(cell: Cell) -> dict[str, Any]:
 
 def _error_row(cell: Cell, exc: BaseException) -> dict[str, Any]:
     row = _identity(cell)
+    if isinstance(exc, CellTimeout):
+        row.update(status="error", error=f"CellTimeout: {exc}", wall_s=0.0)
+        return row
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno} in {where.name})" if where else ""
     row.update(status="error", error=f"{type(exc).__name__}: {exc}{at}", wall_s=0.0)

@@ -10,6 +10,11 @@ The manifest's leading underscore is what keeps pyarrow's dataset discovery
 are written to a hidden temporary file and renamed into place, so a reader or
 a crash never sees half a part. Run directories are not Hive-style
 (``run_id=...``) because the files already hold a ``run_id`` column.
+
+Resume works on this layout: the cells of a run are whatever its parts hold
+(``stored_statuses``); cells to run again are first removed from their parts
+(``drop_cells``, each affected part rewritten atomically) and only then run,
+so a crash at any moment leaves every cell stored at most once.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ __all__ = [
     "read_manifest",
     "read_results",
     "run_dirs",
+    "latest_run",
+    "stored_statuses",
+    "drop_cells",
+    "remove_temporaries",
+    "status_counts",
     "MANIFEST",
 ]
 
@@ -155,3 +165,72 @@ def read_results(path: str | Path, columns: Iterable[str] | None = None) -> pd.D
     if not parts:
         raise FileNotFoundError(f"no result parts under {path}")
     return pd.read_parquet([str(p) for p in parts], columns=list(columns) if columns else None)
+
+
+def latest_run(sweep_dir: str | Path, spec_hash: str) -> Path | None:
+    """The newest run directory of ``sweep_dir`` whose manifest has ``spec_hash``."""
+    for run_dir in reversed(run_dirs(sweep_dir)):
+        try:
+            if read_manifest(run_dir).get("spec_hash") == spec_hash:
+                return run_dir
+        except (OSError, ValueError):  # an unreadable manifest is not a run to continue
+            continue
+    return None
+
+
+def _parts(run_dir: Path) -> list[Path]:
+    return sorted(Path(run_dir).glob("part-*.parquet"))
+
+
+def stored_statuses(run_dir: str | Path) -> dict[str, dict[str, str]]:
+    """``{part file name: {cell_id: status}}`` for every part of a run.
+
+    Reads only the two columns, so it stays cheap for 100,000 cells.
+    """
+    out = {}
+    for part in _parts(Path(run_dir)):
+        table = pq.read_table(part, columns=["cell_id", "status"])
+        out[part.name] = dict(zip(table.column("cell_id").to_pylist(),
+                                  table.column("status").to_pylist()))
+    return out
+
+
+def status_counts(run_dir: str | Path) -> dict[str, int]:
+    """Rows per status over every part of a run."""
+    counts: dict[str, int] = {}
+    for statuses in stored_statuses(run_dir).values():
+        for status in statuses.values():
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def drop_cells(run_dir: str | Path, cell_ids: set[str]) -> list[str]:
+    """Remove the rows of ``cell_ids`` from the parts of a run.
+
+    Each affected part is rewritten atomically without those rows (or deleted
+    when none remain), so readers see either the old or the new part. Returns
+    the names of the parts changed.
+    """
+    changed = []
+    for part in _parts(Path(run_dir)):
+        table = pq.read_table(part)
+        ids = table.column("cell_id").to_pylist()
+        keep = [i for i, cid in enumerate(ids) if cid not in cell_ids]
+        if len(keep) == len(ids):
+            continue
+        changed.append(part.name)
+        if not keep:
+            part.unlink()
+            continue
+        kept = table.take(pa.array(keep, type=pa.int64()))
+        _atomic_write(part, lambda tmp, kept=kept: pq.write_table(kept, tmp))
+    return changed
+
+
+def remove_temporaries(run_dir: str | Path) -> int:
+    """Delete temporary files left by a writer that was killed; returns how many."""
+    n = 0
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        n += 1
+    return n

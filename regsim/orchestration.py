@@ -1,0 +1,160 @@
+"""Which Prefect task runner runs a sweep's chunks, and which server they report to.
+
+``threads`` (the default) runs chunks in a thread pool of the flow's process;
+``processes`` in a local process pool; ``dask`` on a Dask cluster through
+prefect-dask: a local cluster of ``workers`` processes, or an existing
+scheduler (``dask_address="tcp://host:8786"``), so a sweep that outgrows one
+machine moves to a cluster without a code change.
+
+One Prefect server per sweep: with no ``PREFECT_API_URL``, process-pool and
+Dask workers would each start their own temporary server on the same SQLite
+file. :func:`sweep_server` starts the temporary server once and hands its URL
+to the flow (``temporary_settings``) and to child processes (the environment).
+Workers of an external Dask cluster were started elsewhere: point them at a
+server yourself (``PREFECT_API_URL``) or rely on prefect-dask, which sends the
+flow's settings with each task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator
+
+__all__ = ["RUNNERS", "TASK_COST_S", "make_task_runner", "runner_kind", "runner_workers",
+           "sweep_server"]
+
+RUNNERS = ("threads", "processes", "dask")
+
+#: Measured Prefect cost per task (PREFECT_NOTES.md): what chunk sizing amortises.
+TASK_COST_S = {"threads": 0.005, "processes": 0.1, "dask": 0.1}
+
+
+def make_task_runner(runner: str = "threads", workers: int | None = None,
+                     dask_address: str | None = None):
+    """A Prefect task runner for ``runner`` (one of :data:`RUNNERS`).
+
+    Parameters
+    ----------
+    runner : {"threads", "processes", "dask"}
+    workers : int, optional
+        Pool size; for ``dask`` the number of worker processes of a local
+        cluster (one thread each). Default: the number of CPUs.
+    dask_address : str, optional
+        An existing Dask scheduler (``tcp://host:port``); implies ``dask``.
+
+    Raises
+    ------
+    ValueError
+        An unknown runner name, or ``workers < 1``.
+    ImportError
+        ``dask`` without the optional extra installed (``pip install 'regsim[dask]'``).
+    """
+    if dask_address and runner == "threads":
+        runner = "dask"
+    if runner not in RUNNERS:
+        raise ValueError(f"runner: unknown task runner {runner!r}; allowed: {', '.join(RUNNERS)}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers: must be >= 1, got {workers}")
+    if dask_address and runner != "dask":
+        raise ValueError(f"dask_address: only for runner 'dask', got runner {runner!r}")
+    if runner == "threads":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=workers or os.cpu_count() or 1)
+    if runner == "processes":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=workers or os.cpu_count() or 1)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise ImportError(
+            "runner 'dask' needs the optional Dask extra, which is not installed: "
+            f"pip install 'regsim[dask]' ({exc})") from None
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    # One thread per worker process: the cells are CPU-bound NumPy and Python.
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers or os.cpu_count() or 1,
+                                          "threads_per_worker": 1, "processes": True,
+                                          "dashboard_address": None})
+
+
+def runner_kind(task_runner: Any) -> str:
+    """``threads``, ``processes`` or ``dask`` for a task runner instance."""
+    name = type(task_runner).__name__
+    if name == "ProcessPoolTaskRunner":
+        return "processes"
+    if name == "DaskTaskRunner":
+        return "dask"
+    return "threads"
+
+
+def runner_workers(task_runner: Any) -> int:
+    """How many chunks the runner can run at once (an estimate for Dask clusters)."""
+    cpus = os.cpu_count() or 1
+    kind = runner_kind(task_runner)
+    if kind == "dask":
+        client = getattr(task_runner, "_client", None)
+        try:
+            info = client.scheduler_info() if client is not None else None
+            if info:
+                return max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
+        except Exception:  # an estimate only; fall back to the configured size
+            pass
+        kwargs = getattr(task_runner, "cluster_kwargs", None) or {}
+        return int(kwargs.get("n_workers", cpus)) * int(kwargs.get("threads_per_worker", 1))
+    workers = getattr(task_runner, "_max_workers", None) or cpus
+    return max(1, min(int(workers), 4 * cpus))
+
+
+@contextlib.contextmanager
+def sweep_server(runner: str) -> Iterator[str | None]:
+    """Make sure every process of a sweep talks to one Prefect server.
+
+    With ``PREFECT_API_URL`` set, or for the thread runner (one process), this
+    does nothing and yields the configured URL (or ``None``). Otherwise it
+    starts Prefect's temporary server once, sets ``PREFECT_API_URL`` for this
+    process and its children for the duration, and stops the server after.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    configured = PREFECT_API_URL.value()
+    if configured or runner == "threads":
+        yield configured
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    # A fresh PREFECT_HOME migrates its database first (15 s or more on a busy
+    # machine): allow more than Prefect's default of 20 s.
+    server.start(timeout=max(90, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by pool and cluster processes
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        _drain_to_server()
+        server.stop()
+
+
+def _drain_to_server() -> None:
+    """Send queued logs and events before the server goes away (otherwise the
+    exit handlers retry against a closed port for minutes)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        try:
+            service.drain_all(timeout=10)
+        except Exception:  # best effort: results are already stored
+            pass

@@ -1,0 +1,111 @@
+"""Scheduled sweeps for real: `prefect server start` on loopback, `regsim serve --cron` in a
+subprocess, the schedule read back from the server, a deployment run triggered, its
+results found in the store. Also: `regsim serve` without a server refuses clearly."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from scale_support import env_with_plugin, free_port, regsim_cmd, run_cli
+
+pytestmark = pytest.mark.slow
+
+SPEC = {
+    "name": "nightly",
+    "seeds": 2,
+    "problem": {"plugin": "linear_regression", "n_train": 50, "n_test": 20, "n_features": 4},
+    "learner": {"plugin": "least_squares"},
+    "penalty": {"plugin": "l2", "alpha": [0.1, 1.0]},
+    "metrics": ["test_mse"],
+}
+
+
+def test_serve_without_a_server_says_a_schedule_needs_one(tmp_path):
+    spec = tmp_path / "nightly.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    res = run_cli("serve", spec, "--cron", "0 2 * * *", env=env_with_plugin(None), timeout=60)
+    assert res.returncode == 2
+    assert "temporary server runs" in res.stderr and "prefect server start" in res.stderr
+
+
+@pytest.fixture
+def prefect_server_process(tmp_path):
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME."""
+    port = free_port()
+    env = env_with_plugin(None, PREFECT_HOME=tmp_path / "prefect-home",
+                          PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                          PREFECT_SERVER_LOGGING_LEVEL="WARNING")
+    prefect = os.path.join(os.path.dirname(sys.executable), "prefect")
+    proc = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, "prefect server start exited"
+        time.sleep(0.5)
+    else:
+        pytest.fail("prefect server did not start")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_server_process,
+                                                                    tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = prefect_server_process
+    spec = tmp_path / "nightly.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    out = tmp_path / "store"
+    serve = subprocess.Popen(regsim_cmd("serve", spec, "--cron", "0 2 * * *", "--out", out,
+                                        "--name", "nightly-test"),
+                             env=env_with_plugin(url), cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            with get_client(sync_client=True) as client:
+                deadline = time.monotonic() + 90
+                while True:
+                    try:
+                        deployment = client.read_deployment_by_name("regsim-sweep/nightly-test")
+                        break
+                    except Exception:
+                        assert serve.poll() is None, serve.stderr.read()[-3000:]
+                        assert time.monotonic() < deadline, "deployment never appeared"
+                        time.sleep(0.5)
+                (schedule,) = deployment.schedules
+                assert schedule.schedule.cron == "0 2 * * *"
+                assert schedule.active
+                assert deployment.parameters["rerun"] is True
+
+            flow_run = run_deployment("regsim-sweep/nightly-test", timeout=180)
+            assert flow_run.state.is_completed(), flow_run.state
+            (run_dir,) = (out / "nightly").iterdir()
+            df = pd.read_parquet(run_dir)
+            assert len(df) == 4 and (df["status"] == "ok").all()
+            manifest = pd.read_json(run_dir / "_manifest.json", typ="series")
+            assert manifest["flow_run_id"] == str(flow_run.id)
+    finally:
+        serve.terminate()
+        try:
+            serve.wait(20)
+        except subprocess.TimeoutExpired:
+            serve.kill()
