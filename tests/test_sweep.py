@@ -63,7 +63,8 @@ def test_same_spec_and_seed_rerun_bit_identical(prefect_server, small_spec, tmp_
                                      {"plugin": "lasso_path"}])
     spec["problem"] = dict(spec["problem"], design=["geometric", "toeplitz"])
     first = regsim.run_sweep(spec, out=tmp_path, chunk_size=3, progress=False)
-    second = regsim.run_sweep(spec, out=tmp_path, chunk_size=100, progress=False)  # other chunking
+    second = regsim.run_sweep(spec, out=tmp_path, chunk_size=100, progress=False,
+                             rerun=True)  # a fresh run, other chunking
     assert first["run_id"] != second["run_id"]
 
     def table(summary):
