@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	$(BIN)/regsim sweep examples/quickstart.yaml --out $(OUT)
+	$(BIN)/regsim sweep examples/quickstart.yaml --out $(OUT) --rerun
 	$(BIN)/regsim report $(OUT)/quickstart -o $(OUT)/quickstart/_report
 	@echo
 	@echo "Parquet results: $(OUT)/quickstart/   (pd.read_parquet('$(OUT)/quickstart'))"
