@@ -24,18 +24,11 @@ Run ``python benchmarks/bench_dropout.py``; ``main()`` returns the results.
 
 from __future__ import annotations
 
-import pathlib
-import sys
-import time
-
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-try:
-    from regsim.plugins.dropout_exact import all_masks, exact_means, mask_probabilities
-except ImportError:  # not installed: use the source tree
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-    from plugins.dropout_exact import all_masks, exact_means, mask_probabilities
+from regsim.plugins.dropout_exact import all_masks, exact_means, mask_probabilities
+from timing import best_time
 
 D, C, N = 16, 10, 1000
 PEER_BLOCK = 1024
@@ -63,14 +56,6 @@ def blocks_of_masks(W, b, X, drop, block=PEER_BLOCK):
         out += np.tensordot(prob[lo:lo + block], E, axes=(0, 0))
     return out
 
-
-def best_time(fn, repeats):
-    best, result = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
 
 
 def run_case(drop, repeats=3, seed=0):

@@ -21,21 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
-import pathlib
 import time
 
 import numpy as np
 from sklearn.linear_model import lasso_path
 
-try:
-    from regsim.plugins.l1_path import lasso_path_gram
-except ImportError:  # package not installed: load the module from the source tree
-    _path = pathlib.Path(__file__).resolve().parents[1] / "plugins" / "l1_path.py"
-    _spec = importlib.util.spec_from_file_location("l1_path", _path)
-    _module = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_module)
-    lasso_path_gram = _module.lasso_path_gram
+from regsim.plugins.l1_path import lasso_path_gram
 
 TARGET = 1e-8  # relative objective error required at every alpha
 SKLEARN_TOLS = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 1e-14)

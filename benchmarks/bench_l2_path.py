@@ -19,14 +19,13 @@ returns the figures as a dict.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
 import regsim
 from regsim import Dataset
+from timing import best_time
 
 N, D, N_ALPHAS = 2000, 200, 100
 TOLERANCE = 1e-10  # relative ‖w_regsim − w_sklearn‖ / ‖w_sklearn‖ per α
@@ -54,20 +53,12 @@ def sklearn_path(X, y, alphas):
     return np.column_stack([Ridge(alpha=n * a).fit(X, y).coef_ for a in alphas])
 
 
-def _best_time(fn, repeats):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
 
 def main(repeats: int = 3, threads: int | None = 1, verbose: bool = True) -> dict:
     X, y, alphas = make_problem()
     with threadpool_limits(limits=threads, user_api="blas"):
-        t_ours, W = _best_time(lambda: regsim_path(X, y, alphas), repeats)
-        t_sk, W_sk = _best_time(lambda: sklearn_path(X, y, alphas), repeats)
+        t_ours, W = best_time(lambda: regsim_path(X, y, alphas), repeats)
+        t_sk, W_sk = best_time(lambda: sklearn_path(X, y, alphas), repeats)
     rel = np.linalg.norm(W - W_sk, axis=0) / np.linalg.norm(W_sk, axis=0)
     result = {
         "shape": f"{N}x{D}", "n_alphas": N_ALPHAS, "blas_threads": threads or "default",

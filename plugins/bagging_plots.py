@@ -7,7 +7,7 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import save_figure
+from regsim.report import figure_row, save_figure
 
 _ERROR = "ensemble_error"
 
@@ -43,13 +43,10 @@ class BaggingErrorVsK(Plot):
         return len(_bagged(df)) > 0
 
     def draw(self, df, out_dir):
-        import matplotlib.pyplot as plt
-
         rows = _bagged(df)
         learners = sorted(rows["learner"].unique())
-        fig, axes = plt.subplots(1, len(learners), figsize=(4.8 * len(learners), 3.8),
-                                 squeeze=False)
-        for ax, learner in zip(axes[0], learners):
+        fig, axes = figure_row(len(learners))
+        for ax, learner in zip(axes, learners):
             sub = rows[rows["learner"] == learner]
             single = _single_learner(sub)
             if single.any():

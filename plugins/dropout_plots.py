@@ -8,7 +8,7 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import save_figure
+from regsim.report import figure_row, save_figure
 
 _FLOOR = 1e-17  # exact zeros on a log axis
 
@@ -45,13 +45,10 @@ class WeightScalingGap(Plot):
         return len(_rows(df, ("weight_scaling",), "arith_max_abs_dp", "geom_max_abs_dp")) > 0
 
     def draw(self, df, out_dir):
-        import matplotlib.pyplot as plt
-
         rows = _rows(df, ("weight_scaling",), "arith_max_abs_dp", "geom_max_abs_dp")
         learners = sorted(rows["learner"].unique())
-        fig, axes = plt.subplots(1, len(learners), figsize=(4.8 * len(learners), 3.8),
-                                 squeeze=False)
-        for ax, learner in zip(axes[0], learners):
+        fig, axes = figure_row(len(learners))
+        for ax, learner in zip(axes, learners):
             sub = rows[rows["learner"] == learner]
             x = _drop_axis(sub)
             others = [c for c in sub.columns if c.startswith(("problem.", "learner."))

@@ -286,7 +286,7 @@ def lasso_path_gram(
         raise ValueError("alphas must be finite and non-negative")
     if not (np.all(np.isfinite(G)) and np.all(np.isfinite(c))):
         raise ValueError("G and c must be finite")
-    d, m = c.size, alphas_in.size
+    d = c.size
     if method not in ("auto", "fista"):
         raise ValueError(f"method must be 'auto' or 'fista', got {method!r}")
     if max_iter is None:

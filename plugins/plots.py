@@ -7,7 +7,7 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import save_figure
+from regsim.report import figure_row, save_figure
 
 #: At most this many panels (problem configurations) per figure.
 _MAX_PANELS = 4
@@ -38,12 +38,6 @@ def _panels(df):
     return groups[:_MAX_PANELS]
 
 
-def _figure(n_panels: int, height: float = 3.6):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, n_panels, figsize=(4.6 * n_panels, height), squeeze=False)
-    return fig, axes[0]
-
 
 
 class L2Shrinkage(Plot):
@@ -60,7 +54,7 @@ class L2Shrinkage(Plot):
         import matplotlib.pyplot as plt
 
         panels = _panels(_ok(df, "l2", "shrinkage_measured", "eigenvalues"))
-        fig, axes = _figure(len(panels))
+        fig, axes = figure_row(len(panels), width=4.6, height=3.6)
         for ax, (label, sub) in zip(axes, panels):
             sub = sub.sort_values("penalty.alpha")
             alpha = sub["penalty.alpha"].to_numpy()
@@ -96,7 +90,7 @@ class L1SoftThreshold(Plot):
     def draw(self, df, out_dir):
         rows = _ok(df, "l1", "w", "w_star", "h_diag")
         panels = _panels(rows)
-        fig, axes = _figure(2, height=4.2)
+        fig, axes = figure_row(2, width=4.6, height=4.2)
         u_max = 0.0  # the 95th percentile of |u| over panels sets the zoom
         colours = [f"C{i}" for i in range(len(panels))]
         for colour, (label, sub) in zip(colours, panels):
@@ -158,7 +152,7 @@ class TheoryGap(Plot):
         keys = ["penalty"] + [c for c in rows.columns
                               if (c.startswith("problem.") or c == "learner")
                               and rows[c].nunique() > 1]
-        fig, axes = _figure(1, height=4.0)
+        fig, axes = figure_row(1, width=4.6, height=4.0)
         ax = axes[0]
         top = 0.0
         for values, sub in rows.groupby(keys, dropna=False):

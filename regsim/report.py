@@ -13,7 +13,18 @@ from pathlib import Path
 from .registry import Registry, get_registry
 from .store import read_results
 
-__all__ = ["write_report", "summary_table", "save_figure"]
+__all__ = ["write_report", "summary_table", "figure_row", "save_figure"]
+
+
+def figure_row(n_panels: int, width: float = 4.8, height: float = 3.8):
+    """A matplotlib figure with ``n_panels`` axes side by side; returns ``(fig, axes)``.
+
+    ``axes`` is always a 1-d array, even for one panel. For plot plugins.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, height), squeeze=False)
+    return fig, axes[0]
 
 
 def save_figure(fig, out_dir: str | Path, name: str) -> Path:

@@ -5,19 +5,11 @@ scikit-learn's ``lasso_path`` run to ``tol=1e-12`` for correlated designs
 (n > d and d > n), plus the optimality (KKT) conditions themselves.
 """
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
-try:
-    from regsim.plugins import l1_path
-except ImportError:  # package not installed: load the module from the source tree
-    _path = pathlib.Path(__file__).resolve().parents[1] / "plugins" / "l1_path.py"
-    _spec = importlib.util.spec_from_file_location("l1_path", _path)
-    l1_path = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(l1_path)
+from regsim.plugins import l1_path
 
 lasso_path_gram = l1_path.lasso_path_gram
 lasso_duality_gap = l1_path.lasso_duality_gap
