@@ -13,7 +13,7 @@ Usage: ``python benchmarks/run.py [NAME ...]`` (``make bench``), e.g.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -40,10 +40,11 @@ def discover(names: list[str] | None = None) -> list[Path]:
 
 
 def load(path: Path):
-    spec = importlib.util.spec_from_file_location(f"regsim_bench_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # Imported under its own name from this directory, so process pools can
+    # pickle the module's functions by reference.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    return importlib.import_module(path.stem)
 
 
 def flatten(result, prefix: str = "") -> dict:

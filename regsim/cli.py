@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Prefect task runner for the chunks (default threads; dask needs "
                         "the extra: pip install 'regsim[dask]')")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="pool size / local Dask worker processes (default: CPUs)")
+                   help="threads: worker threads (default 1: cells are mostly GIL-bound NumPy, and BLAS "
+                        "threads itself); processes / local Dask: worker processes (default: CPUs)")
     p.add_argument("--dask-address", default=None, metavar="ADDR",
                    help="an existing Dask scheduler, tcp://host:port (implies --runner dask)")
     p.add_argument("--rerun", action="store_true",

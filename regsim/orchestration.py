@@ -39,7 +39,10 @@ def make_task_runner(runner: str = "threads", workers: int | None = None,
     runner : {"threads", "processes", "dask"}
     workers : int, optional
         Pool size; for ``dask`` the number of worker processes of a local
-        cluster (one thread each). Default: the number of CPUs.
+        cluster (one thread each). Default: 1 thread for ``threads`` (cells
+        are mostly NumPy on small arrays, which holds the GIL: two threads
+        measured 1.6x slower than one, and large products thread inside
+        BLAS anyway), the number of CPUs for ``processes`` and ``dask``.
     dask_address : str, optional
         An existing Dask scheduler (``tcp://host:port``); implies ``dask``.
 
@@ -61,7 +64,7 @@ def make_task_runner(runner: str = "threads", workers: int | None = None,
     if runner == "threads":
         from prefect.task_runners import ThreadPoolTaskRunner
 
-        return ThreadPoolTaskRunner(max_workers=workers or os.cpu_count() or 1)
+        return ThreadPoolTaskRunner(max_workers=workers or 1)
     if runner == "processes":
         from prefect.task_runners import ProcessPoolTaskRunner
 
