@@ -274,6 +274,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """The spec and the options shared by ``sweep`` and ``serve``."""
+    p.add_argument("spec", help="sweep spec (YAML file)")
+    p.add_argument("--out", default="data/results", metavar="DIR",
+                   help="result store root (default data/results)")
+    p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="N",
+                   help="cells per Prefect task (default: sized from a measured pilot chunk)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="seconds per cell; a cell over budget is stored with status error")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regsim",
@@ -309,11 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "unless PREFECT_API_URL is set). Writes one Parquet part per "
                                    "chunk of cells and a manifest under OUT/<name>/<run_id>/. "
                                    "Exit code 1 when any cell failed.")
-    p.add_argument("spec", help="sweep spec (YAML file)")
-    p.add_argument("--out", default="data/results", metavar="DIR",
-                   help="result store root (default data/results)")
-    p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="N",
-                   help="cells per Prefect task (default: sized from a measured pilot chunk)")
+    _add_run_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.add_argument("--runner", choices=("threads", "processes", "dask"), default="threads",
                    help="Prefect task runner for the chunks (default threads; dask needs "
@@ -326,8 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun", action="store_true",
                    help="start a new run directory; default: continue the latest run of this "
                         "spec, skipping cells already stored (errors are retried)")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="seconds per cell; a cell over budget is stored with status error")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("serve", help="serve the sweep as a scheduled Prefect deployment",
@@ -335,17 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "interval schedule; each scheduled run writes a new run "
                                    "directory. Needs a persistent Prefect server "
                                    "(PREFECT_API_URL): the temporary server runs no scheduler.")
-    p.add_argument("spec", help="sweep spec (YAML file)")
+    _add_run_options(p)
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", metavar="EXPR", help='cron schedule, e.g. "0 2 * * *"')
     when.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS")
-    p.add_argument("--out", default="data/results", metavar="DIR",
-                   help="result store root (default data/results)")
     p.add_argument("--name", default=None, help="deployment name (default: the spec name)")
-    p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="N",
-                   help="cells per Prefect task (default: sized from a pilot chunk)")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="seconds per cell")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("show", help="summarise a result set",
