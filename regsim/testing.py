@@ -199,6 +199,9 @@ def _classification_data(n: int = 60, d: int = 4, C: int = 3, seed: int = 0) -> 
                    n_classes=C)
 
 
+# The kit's own reference penalties repeat the built-in l2/l1 on purpose: the kit
+# checks the built-ins too, and must keep working when REGSIM_LOAD_PLUGINS or a
+# broken install leaves them out.
 class KitL2(Penalty):
     """Reference L2 penalty (α/2)‖w‖² used as a collaborator by the kit."""
 
