@@ -1,13 +1,17 @@
 """Benchmark: sweeps at scale (orchestration overhead, parallel speed-up, peak memory).
 
 1. Overhead. A 10,000-cell sweep (1,000 batched groups of 10 alphas; the
-   iterative ``gradient_descent`` learner, 150 steps, L2 penalty; ~2 ms per
-   cell) run through the
-   Prefect flow with the default thread runner and the default (pilot-sized)
-   chunking, against a plain in-process loop over the same cells that also
-   writes the same Parquet rows (``run_cells`` + ``write_part`` per 1,000
-   cells, no Prefect); the two interleaved, best of 2 each. Ratio = flow /
-   loop, target <= 1.15.
+   iterative ``gradient_descent`` learner, 150 steps, L2 penalty; ~1.5 ms per
+   cell) run by ``regsim.run_sweep`` with its defaults (thread runner, one
+   thread, pilot-sized chunks) against a plain in-process loop over the same
+   cells that also writes the same Parquet rows (``run_cells`` + ``write_part``
+   per 1,000 cells, no Prefect); interleaved, best of 3 each (single runs move
+   by 10-20% on this machine). Ratio = flow / loop, target <= 1.15. Two flow
+   variants: ``default``, what ``regsim sweep`` does with no
+   ``PREFECT_API_URL`` (Prefect's temporary server, started by the warm-up
+   run and kept for the process; heartbeats off), and ``server``, the same
+   against the separately started server of the other parts (``PREFECT_API_URL``
+   set; heartbeats on, every 180 s, as Prefect configures them).
 2. Speed-up. A CPU-bound sweep (600 groups of 10 alphas, about a minute of
    single-worker work, so the pool's start-up of a few seconds is a small
    part of it; the built-in
@@ -20,11 +24,10 @@
    cells (10,000 groups of 10 alphas, closed-form ridge): the CLI process's
    maximum resident set size. Target < 1 GiB.
 
-All flow runs use one Prefect server started for the benchmark (as
-``prefect server start`` would be in production), so the server's start-up
-(5-30 s, reported separately) is not charged to any run. Heartbeats stay on
-(the defaults a user gets). Times are wall-clock, one run each, measured in
-the same process run.
+The speed-up and memory runs, and the ``server`` overhead variant, use one
+Prefect server started for the benchmark (as ``prefect server start`` would
+be in production), so the server's start-up (5-30 s, reported separately) is
+not charged to any run. Times are wall-clock, measured in the same process run.
 
 Run ``python benchmarks/bench_scale.py`` (about 5-10 minutes on 2 cores);
 ``main()`` returns the figures as a dict. ``--quick`` runs smaller sizes;
@@ -164,52 +167,60 @@ def main(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
     cpu_spec = dict(CPU_SPEC, seeds=20 if quick else 600)
     memory_spec = dict(MEMORY_SPEC, seeds=1000 if quick else 10_000)
     results: dict = {"cpus": os.cpu_count(), "load_avg_1min_at_start": os.getloadavg()[0]}
+    os.environ.pop("PREFECT_API_URL", None)  # "default" runs as a user's would: no server set
 
     t0 = time.perf_counter()
     server = SubprocessASGIServer()
     server.start(timeout=120)
     results["server_start_s"] = time.perf_counter() - t0
-    os.environ["PREFECT_API_URL"] = server.api_url
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}), \
-                tempfile.TemporaryDirectory(prefix="regsim-bench-scale-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="regsim-bench-scale-") as tmp:
             tmp = Path(tmp)
-            # warm-up: imports, the registry, the first flow run's client set-up
+            # warm-up: imports, the registry, the temporary server, the first flow run's clients
             flow_run(dict(overhead_spec, seeds=5), tmp / "warm")
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                flow_run(dict(overhead_spec, seeds=5), tmp / "warm-server")
 
             if "overhead" in parts:
-                # Interleaved, best of 2 each: single runs moved by ±30% on this machine.
-                loops, flows = [], []
-                for i in range(2):
-                    loops.append(plain_loop(overhead_spec, tmp / f"loop{i}"))
-                    flow_s, summary = flow_run(overhead_spec, tmp / f"flow{i}")
-                    flows.append(flow_s)
-                loop_s, flow_s = min(loops), min(flows)
-                manifest = json.loads((Path(summary["run_dir"]) / "_manifest.json").read_text())
+                times: dict[str, list[float]] = {"loop": [], "default": [], "server": []}
+                chunks = {}
+                for i in range(3):
+                    times["loop"].append(plain_loop(overhead_spec, tmp / f"loop{i}"))
+                    times["default"].append(flow_run(overhead_spec, tmp / f"default{i}")[0])
+                    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                        seconds, summary = flow_run(overhead_spec, tmp / f"server{i}")
+                    times["server"].append(seconds)
+                    manifest = json.loads((Path(summary["run_dir"]) / "_manifest.json").read_text())
+                    chunks[i] = manifest["n_chunks"]
+                loop_s = min(times["loop"])
                 results["overhead"] = {
-                    "cells": summary["n_cells"], "loop_s": loop_s, "flow_s": flow_s,
-                    "ratio": flow_s / loop_s, "chunks": manifest["n_chunks"],
-                    "all_loop_s": loops, "all_flow_s": flows, "target": "<= 1.15"}
+                    "cells": summary["n_cells"], "loop_s": loop_s,
+                    "default_s": min(times["default"]), "server_s": min(times["server"]),
+                    "ratio_default": min(times["default"]) / loop_s,
+                    "ratio_server": min(times["server"]) / loop_s,
+                    "chunks": sorted(set(chunks.values())), "all_s": times, "target": "<= 1.15"}
                 print("overhead", results["overhead"], flush=True)
 
-            if "speedup" in parts:
-                speedup = {"machine_capacity_before": machine_parallel_capacity()}
-                for runner in ("processes", "dask"):
-                    times = {}
-                    for workers in (1, 2):
-                        times[workers], summary = flow_run(cpu_spec, tmp / f"{runner}{workers}",
-                                                           runner=runner, workers=workers)
-                    speedup[runner] = {"cells": summary["n_cells"], "one_worker_s": times[1],
-                                       "two_workers_s": times[2],
-                                       "speedup": times[1] / times[2], "target": ">= 1.6"}
-                    print("speed-up", runner, speedup[runner], flush=True)
-                speedup["machine_capacity_after"] = machine_parallel_capacity()
-                results["speedup"] = speedup
+            os.environ["PREFECT_API_URL"] = server.api_url  # the memory run's subprocess
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                if "speedup" in parts:
+                    speedup = {"machine_capacity_before": machine_parallel_capacity()}
+                    for runner in ("processes", "dask"):
+                        times = {}
+                        for workers in (1, 2):
+                            times[workers], summary = flow_run(cpu_spec, tmp / f"{runner}{workers}",
+                                                               runner=runner, workers=workers)
+                        speedup[runner] = {"cells": summary["n_cells"], "one_worker_s": times[1],
+                                           "two_workers_s": times[2],
+                                           "speedup": times[1] / times[2], "target": ">= 1.6"}
+                        print("speed-up", runner, speedup[runner], flush=True)
+                    speedup["machine_capacity_after"] = machine_parallel_capacity()
+                    results["speedup"] = speedup
 
-            if "memory" in parts:
-                results["memory"] = peak_rss_of_cli(memory_spec, tmp, server.api_url)
-                results["memory"]["target"] = "< 1024 MiB"
-                print("memory", results["memory"], flush=True)
+                if "memory" in parts:
+                    results["memory"] = peak_rss_of_cli(memory_spec, tmp, server.api_url)
+                    results["memory"]["target"] = "< 1024 MiB"
+                    print("memory", results["memory"], flush=True)
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         from regsim.orchestration import _drain_to_server

@@ -97,7 +97,7 @@ def plan_chunk_count(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
     """How many chunks to cut ``n_cells`` cells into.
 
     Each chunk should carry ``task_cost_s / OVERHEAD_FRACTION`` seconds of work
-    (0.25 s on threads, 5 s on processes or Dask), so orchestration stays a
+    (1.5 s on threads, 5 s on processes or Dask), so orchestration stays a
     small fraction. When that gives too few chunks to keep ``workers`` busy,
     use up to ``4 * workers`` chunks as long as each still carries at least ten
     times the task cost. Bounded by :data:`MAX_CHUNKS`.

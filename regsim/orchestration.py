@@ -13,6 +13,12 @@ to the flow (``temporary_settings``) and to child processes (the environment).
 Workers of an external Dask cluster were started elsewhere: point them at a
 server yourself (``PREFECT_API_URL``) or rely on prefect-dask, which sends the
 flow's settings with each task.
+
+On a temporary server :func:`sweep_server` also turns flow-run heartbeats off:
+they exist so that a persistent server can tell a crashed run from a running
+one, the temporary server dies with the sweep, and each heartbeat thread costs
+a flow run up to a second at its end. With ``PREFECT_API_URL`` set they stay
+as Prefect configures them.
 """
 
 from __future__ import annotations
@@ -26,8 +32,12 @@ __all__ = ["RUNNERS", "TASK_COST_S", "make_task_runner", "runner_kind", "runner_
 
 RUNNERS = ("threads", "processes", "dask")
 
-#: Measured Prefect cost per task (PREFECT_NOTES.md): what chunk sizing amortises.
-TASK_COST_S = {"threads": 0.005, "processes": 0.1, "dask": 0.1}
+#: Prefect's cost per task, what chunk sizing amortises. Threads: about 10 ms in
+#: the flow's own threads plus about 20 ms of GIL time that Prefect's event and
+#: log threads take from the cells running beside them (measured on 5,000 cells:
+#: 100 chunks made the cells themselves 30% slower than 1 or 10 chunks; see
+#: benchmarks/README.md). Processes and Dask: about 100 ms (PREFECT_NOTES.md).
+TASK_COST_S = {"threads": 0.03, "processes": 0.1, "dask": 0.1}
 
 
 def make_task_runner(runner: str = "threads", workers: int | None = None,
@@ -115,20 +125,28 @@ def runner_workers(task_runner: Any) -> int:
 def sweep_server(runner: str) -> Iterator[str | None]:
     """Make sure every process of a sweep talks to one Prefect server.
 
-    With ``PREFECT_API_URL`` set, or for the thread runner (one process), this
-    does nothing and yields the configured URL (or ``None``). Otherwise it
-    starts Prefect's temporary server once, sets ``PREFECT_API_URL`` for this
-    process and its children for the duration, and stops the server after.
+    With ``PREFECT_API_URL`` set this does nothing and yields that URL. For
+    the thread runner (one process) it yields ``None``: Prefect starts its
+    temporary server in this process on first use. Otherwise it starts the
+    temporary server once, sets ``PREFECT_API_URL`` for this process and its
+    children for the duration, and stops the server after. On a temporary
+    server, flow-run heartbeats are off for the duration.
     """
     from prefect.settings import (
         PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
 
     configured = PREFECT_API_URL.value()
-    if configured or runner == "threads":
+    if configured:
         yield configured
+        return
+    no_heartbeats = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if runner == "threads":
+        with temporary_settings(updates=no_heartbeats):
+            yield None
         return
     from prefect.server.api.server import SubprocessASGIServer
 
@@ -139,7 +157,7 @@ def sweep_server(runner: str) -> Iterator[str | None]:
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by pool and cluster processes
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, **no_heartbeats}):
             yield server.api_url
     finally:
         if previous is None:
