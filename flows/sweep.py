@@ -70,21 +70,25 @@ class Chunk:
 
 
 def make_chunks(cells: list[Cell], chunk_size: int | None = None, start: int = 0,
-                n_chunks: int = 16) -> list[Chunk]:
-    """Pack whole groups of cells into chunks of about ``chunk_size`` cells.
+                n_chunks: int = 16, sizes: list[int] | None = None) -> list[Chunk]:
+    """Pack whole groups of cells into chunks.
 
     Groups (cells sharing a problem instance and one batched fit) are never
-    split. Default: ``ceil(n_cells / n_chunks)`` cells per chunk. Chunks are
+    split: a chunk closes once it holds at least its target number of cells.
+    Targets: ``sizes`` (one per chunk, in order; the last repeats), else
+    ``chunk_size`` cells each, else ``ceil(n_cells / n_chunks)``. Chunks are
     numbered from ``start`` (a resumed run continues the numbering).
     """
-    if chunk_size is None:
-        chunk_size = max(1, math.ceil(len(cells) / max(1, n_chunks)))
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size: must be >= 1, got {chunk_size}")
+    if sizes is None:
+        if chunk_size is None:
+            chunk_size = max(1, math.ceil(len(cells) / max(1, n_chunks)))
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size: must be >= 1, got {chunk_size}")
+        sizes = [chunk_size]
     chunks, current = [], []
     for group in group_cells(cells):
         current.extend(group)
-        if len(current) >= chunk_size:
+        if len(current) >= sizes[min(len(chunks), len(sizes) - 1)]:
             chunks.append(Chunk(start + len(chunks), current))
             current = []
     if current:
@@ -92,21 +96,32 @@ def make_chunks(cells: list[Cell], chunk_size: int | None = None, start: int = 0
     return chunks
 
 
-def plan_chunk_count(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
-                     workers: int) -> int:
-    """How many chunks to cut ``n_cells`` cells into.
+def plan_chunk_sizes(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
+                     workers: int) -> list[int]:
+    """Cells per chunk, in the order the chunks are submitted.
 
-    Each chunk should carry ``task_cost_s / OVERHEAD_FRACTION`` seconds of work
-    (1.5 s on threads, 5 s on processes or Dask), so orchestration stays a
-    small fraction. When that gives too few chunks to keep ``workers`` busy,
-    use up to ``4 * workers`` chunks as long as each still carries at least ten
-    times the task cost. Bounded by :data:`MAX_CHUNKS`.
+    A chunk should carry ``T = task_cost_s / OVERHEAD_FRACTION`` seconds of
+    work (1.5 s on threads, 5 s on processes or Dask), so orchestration stays
+    a small fraction. One worker: equal chunks of about ``T``. Several
+    workers: guided self-scheduling, each chunk a ``1 / (2 * workers)`` share
+    of the work still unplanned, at most ``4 T`` and at least ten task costs,
+    so chunks shrink towards the end and the workers finish together (equal
+    chunks leave one worker idle for up to a chunk at the end). At most
+    :data:`MAX_CHUNKS` chunks, never more than cells.
     """
-    total = max(cost_per_cell_s, 0.0) * n_cells
-    n = math.ceil(total / (task_cost_s / OVERHEAD_FRACTION))
-    if workers > 1:
-        n = max(n, min(4 * workers, int(total / (10 * task_cost_s))))
-    return max(1, min(n, MAX_CHUNKS, n_cells))
+    cost = max(cost_per_cell_s, 1e-9)
+    target = task_cost_s / OVERHEAD_FRACTION
+    uniform = [math.ceil(n_cells / max(1, min(math.ceil(cost * n_cells / target), MAX_CHUNKS,
+                                              n_cells)))]
+    if workers <= 1:
+        return uniform
+    low, high = 10 * task_cost_s, 4 * target
+    sizes, left = [], n_cells
+    while left > 0 and len(sizes) <= MAX_CHUNKS:
+        work = min(high, max(low, left * cost / (2 * workers)))
+        sizes.append(min(left, max(1, round(work / cost))))
+        left -= sizes[-1]
+    return uniform if len(sizes) > MAX_CHUNKS else sizes
 
 
 @task(name="run-chunk", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
@@ -251,8 +266,9 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         The result store root; results go to ``<out>/<spec name>/<run_id>/``.
     chunk_size : int, optional
         Cells per Prefect task (whole groups are kept together). Default:
-        sized from the cost per cell measured on a pilot chunk (the first
-        ~1% of groups) and the task runner's per-task cost.
+        sized from the cost per cell measured on pilot chunks (the first
+        ~1% of groups, one chunk per worker) and the task runner's per-task
+        cost (see :func:`plan_chunk_sizes`).
     progress : bool
         Print a progress line on stderr.
     rerun : bool
@@ -355,19 +371,21 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         bar.n_chunks = len(chunks)
         collect(run_chunk.map(chunks, **submit))
     else:
-        # Pilot: the first ~1% of groups as one task, to measure the cost per cell.
+        # Pilot: the first ~1% of groups, one task per worker (so every worker
+        # process starts at once), to measure the cost per cell.
         groups = group_cells(todo)
-        n_pilot = max(1, math.ceil(PILOT_FRACTION * len(groups)))
-        pilot = Chunk(start_index, [c for g in groups[:n_pilot] for c in g])
+        n_pilot = min(len(groups), max(workers, math.ceil(PILOT_FRACTION * len(groups))))
+        pilots = [Chunk(start_index + i, [c for g in groups[i:n_pilot:workers] for c in g])
+                  for i in range(min(workers, n_pilot))]
         rest = [c for g in groups[n_pilot:] for c in g]
         del groups
-        bar.n_chunks = 1 + (1 if rest else 0)
-        collect([run_chunk.submit(pilot, **{k: v.value for k, v in submit.items()})])
+        bar.n_chunks = len(pilots) + (1 if rest else 0)
+        collect(run_chunk.map(pilots, **submit))
         if rest:
             measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
-            n_chunks = plan_chunk_count(measured, len(rest), TASK_COST_S[kind], workers)
-            chunks = make_chunks(rest, start=start_index + 1, n_chunks=n_chunks)
-            bar.n_chunks = 1 + len(chunks)
+            sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], workers)
+            chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
+            bar.n_chunks = len(pilots) + len(chunks)
             logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
                         1e3 * measured, len(chunks), kind, workers)
             del rest

@@ -1,28 +1,54 @@
 """Pieces of sweeps at scale without a flow: chunk planning, part rewrites, time budgets."""
 
+import math
 import threading
 import time
 
 import pandas as pd
 import pytest
 
-from regsim.flows.sweep import MAX_CHUNKS, make_chunks, plan_chunk_count
+from regsim.flows.sweep import MAX_CHUNKS, OVERHEAD_FRACTION, make_chunks, plan_chunk_sizes
 from regsim.runner import CellTimeout, time_budget
 from regsim.spec import load_spec
 from regsim.store import drop_cells, result_schema, stored_statuses, write_part
 
 
-def test_plan_chunk_count_amortises_task_cost():
-    # 10,000 cells of 1 ms on threads (5 ms per task): 10 s of work in 0.25 s chunks
-    assert plan_chunk_count(1e-3, 10_000, 0.005, 1) == 40
-    # the same on processes (100 ms per task): chunks of 5 s, but 8 for 2 workers
-    n = plan_chunk_count(1e-3, 10_000, 0.1, 2)
-    assert n == 8 and 10.0 / n >= 10 * 0.1
-    # tiny sweeps: one chunk; huge ones: bounded
-    assert plan_chunk_count(1e-4, 50, 0.1, 2) == 1
-    assert plan_chunk_count(1.0, 10**6, 0.005, 2) == MAX_CHUNKS
-    # never more chunks than cells
-    assert plan_chunk_count(10.0, 3, 0.005, 8) == 3
+def _makespan(sizes, cost, task_cost, workers):
+    """Finish time of chunks handed out in order to the first free worker."""
+    free = [0.0] * workers
+    for size in sizes:
+        i = free.index(min(free))
+        free[i] += task_cost + size * cost
+    return max(free)
+
+
+def test_plan_chunk_sizes_one_worker_equal_chunks_amortise_task_cost():
+    # 10,000 cells of 1 ms on threads (30 ms per task): 10 s of work in ~1.5 s chunks
+    assert plan_chunk_sizes(1e-3, 10_000, 0.03, 1) == [1429]  # 7 chunks
+    # tiny sweeps: one chunk; huge ones: bounded; never more chunks than cells
+    assert plan_chunk_sizes(1e-4, 50, 0.1, 2) == [50]
+    assert plan_chunk_sizes(1.0, 10**6, 0.005, 2) == [10**6 // MAX_CHUNKS]
+    assert plan_chunk_sizes(10.0, 3, 0.005, 8) == [1, 1, 1]
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_plan_chunk_sizes_guided_chunks_shrink_and_workers_finish_together(workers):
+    cost, n, task_cost = 6.6e-3, 20_000, 0.1  # 132 s of work on processes
+    sizes = plan_chunk_sizes(cost, n, task_cost, workers)
+    assert sum(sizes) == n
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)
+    target = task_cost / OVERHEAD_FRACTION
+    assert all(10 * task_cost <= s * cost + 1e-9 for s in sizes[:-1])
+    assert all(s * cost <= 4 * target + cost for s in sizes)
+    # orchestration stays a few per cent of the work
+    assert len(sizes) * task_cost <= 0.05 * n * cost
+    # the brute-force schedule: within one small chunk of the ideal, and ahead of
+    # equal chunks of the same count
+    ideal = n * cost / workers
+    guided = _makespan(sizes, cost, task_cost, workers)
+    assert guided <= ideal + 10 * task_cost + len(sizes) * task_cost / workers
+    equal = [math.ceil(n / len(sizes) / 2)] * (2 * len(sizes))  # twice as many equal chunks
+    assert guided < _makespan(equal[:math.ceil(n / equal[0])], cost, task_cost, workers)
 
 
 def test_make_chunks_keeps_groups_and_numbers_from_start(small_spec):
@@ -35,6 +61,10 @@ def test_make_chunks_keeps_groups_and_numbers_from_start(small_spec):
             groups.setdefault(cell.group, set()).add(chunk.index)
     assert all(len(v) == 1 for v in groups.values())  # no group split across chunks
     assert sum(len(c) for c in chunks) == len(spec.cells)
+    # targets per chunk, in order; the last one repeats
+    sized = make_chunks(spec.cells, sizes=[5, 2])
+    assert [len(c) for c in sized][:1] >= [5]
+    assert sum(len(c) for c in sized) == len(spec.cells)
 
 
 def test_drop_cells_rewrites_parts_without_those_rows(small_spec, tmp_path):
@@ -129,3 +159,25 @@ def test_run_chunk_pickled_by_value_carries_no_registry():
     assert b"_make_function" in blob  # really by value (code and globals in the blob)
     assert b"PluginManager" not in blob and b"Registry" not in blob
     assert len(blob) < 20_000
+
+
+def test_sweep_server_turns_heartbeats_off_only_on_a_temporary_server():
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    from regsim.orchestration import sweep_server
+
+    configured = 180  # Prefect's default (the session's test server turns them off)
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: configured},
+                            restore_defaults={PREFECT_API_URL}):
+        with sweep_server("threads") as url:  # Prefect's own temporary server, in-process
+            assert url is None and PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == configured
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:1/api",
+                                     PREFECT_FLOWS_HEARTBEAT_FREQUENCY: configured}):
+        with sweep_server("processes") as url:  # a configured server: left alone
+            assert url == "http://127.0.0.1:1/api"
+            assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == configured
