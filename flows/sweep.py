@@ -10,6 +10,7 @@ the flow never holds the rows. Usable as a subflow of a user's own flow::
 and as a ``prefect.yaml`` entrypoint (``flows/sweep.py:sweep``).
 """
 
+import contextlib
 import hashlib
 import math
 import platform
@@ -243,8 +244,9 @@ def _next_part_index(run_dir: Path) -> int:
 
 @flow(name="regsim-sweep", validate_parameters=False)
 def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = None,
-          progress: bool = True, rerun: bool = False,
-          time_budget_s: float | None = None) -> dict:
+          progress: bool = True, rerun: bool = False, time_budget_s: float | None = None,
+          runner: str | None = None, workers: int | None = None,
+          dask_address: str | None = None) -> dict:
     """Run a regsim sweep spec; write Parquet parts and a manifest under ``out``.
 
     Resume semantics (``rerun=False``): the newest run directory of this sweep
@@ -253,8 +255,11 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     it or stored with ``status="error"`` (time-budget overruns included) are
     removed from their parts (atomic rewrites) and run again. When nothing
     remains the flow does nothing and returns that run's summary. No run with
-    this spec hash, or ``rerun=True``: a new run directory. The task runner is
-    the flow's (``sweep.with_options(task_runner=...)``; threads by default).
+    this spec hash, or ``rerun=True``: a new run directory.
+
+    The chunks run on the task runner named by ``runner`` (a deployment's
+    parameters can choose it); with ``runner`` unset, on the flow's own
+    (``sweep.with_options(task_runner=...)``; one thread by default).
 
     Parameters
     ----------
@@ -277,6 +282,14 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         Seconds each cell may take (a batched group of m cells gets m times
         that); a cell over budget is stored with ``status="error"`` and a
         message starting ``CellTimeout:``.
+    runner : {"threads", "processes", "dask"}, optional
+        Task runner for the chunks (``regsim.orchestration``); process and Dask
+        workers report to the flow's own server.
+    workers : int, optional
+        Threads, worker processes or local Dask workers (default: 1 thread;
+        the number of CPUs for processes and Dask).
+    dask_address : str, optional
+        An existing Dask scheduler, ``tcp://host:port`` (implies ``dask``).
 
     Returns
     -------
@@ -288,7 +301,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     from prefect.context import FlowRunContext
     from prefect.runtime import flow_run
 
-    from regsim.orchestration import TASK_COST_S, runner_kind, runner_workers
+    from regsim.orchestration import TASK_COST_S, chunk_task_runner, runner_kind, runner_workers
 
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
@@ -343,54 +356,58 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
     write_manifest(run_dir, manifest)
 
-    context = FlowRunContext.get()
-    task_runner = context.task_runner if context else None
-    kind = runner_kind(task_runner)
-    workers = runner_workers(task_runner)
-    submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
-                  run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
-                  time_budget_s=unmapped(time_budget_s))
-    start_index = _next_part_index(run_dir)
+    with contextlib.ExitStack() as stack:
+        if runner is not None or dask_address is not None:
+            task_runner = stack.enter_context(chunk_task_runner(runner, workers, dask_address))
+        else:
+            context = FlowRunContext.get()
+            task_runner = context.task_runner if context else None
+        kind, n_workers = runner_kind(task_runner), runner_workers(task_runner)
+        submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
+                      run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
+                      time_budget_s=unmapped(time_budget_s))
+        start_index = _next_part_index(run_dir)
 
-    bar = Progress(None, n_todo, enabled=progress)
-    parts, failed = [], []
+        bar = Progress(None, n_todo, enabled=progress)
+        parts, failed = [], []
 
-    def collect(futures) -> None:
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as exc:  # retries exhausted: keep going, report, never mark done
-                failed.append(f"{type(exc).__name__}: {exc}")
-                logger.error("a chunk failed after retries: %s", exc)
-                continue
-            parts.append(Path(result["path"]).name)
-            bar.update(result)
+        def collect(chunks: list[Chunk]) -> None:
+            futures = task_runner.map(run_chunk, {"chunk": chunks, **submit})
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except Exception as exc:  # retries exhausted: keep going, report, never mark done
+                    failed.append(f"{type(exc).__name__}: {exc}")
+                    logger.error("a chunk failed after retries: %s", exc)
+                    continue
+                parts.append(Path(result["path"]).name)
+                bar.update(result)
 
-    if chunk_size is not None:
-        chunks = make_chunks(todo, chunk_size, start=start_index)
-        bar.n_chunks = len(chunks)
-        collect(run_chunk.map(chunks, **submit))
-    else:
-        # Pilot: the first ~1% of groups, one task per worker (so every worker
-        # process starts at once), to measure the cost per cell.
-        groups = group_cells(todo)
-        n_pilot = min(len(groups), max(workers, math.ceil(PILOT_FRACTION * len(groups))))
-        pilots = [Chunk(start_index + i, [c for g in groups[i:n_pilot:workers] for c in g])
-                  for i in range(min(workers, n_pilot))]
-        rest = [c for g in groups[n_pilot:] for c in g]
-        del groups
-        bar.n_chunks = len(pilots) + (1 if rest else 0)
-        collect(run_chunk.map(pilots, **submit))
-        if rest:
-            measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
-            sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], workers)
-            chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
-            bar.n_chunks = len(pilots) + len(chunks)
-            logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
-                        1e3 * measured, len(chunks), kind, workers)
-            del rest
-            collect(run_chunk.map(chunks, **submit))
-            del chunks
+        if chunk_size is not None:
+            chunks = make_chunks(todo, chunk_size, start=start_index)
+            bar.n_chunks = len(chunks)
+            collect(chunks)
+        else:
+            # Pilot: the first ~1% of groups, one task per worker (so every worker
+            # process starts at once), to measure the cost per cell.
+            groups = group_cells(todo)
+            n_pilot = min(len(groups), max(n_workers, math.ceil(PILOT_FRACTION * len(groups))))
+            pilots = [Chunk(start_index + i, [c for g in groups[i:n_pilot:n_workers] for c in g])
+                      for i in range(min(n_workers, n_pilot))]
+            rest = [c for g in groups[n_pilot:] for c in g]
+            del groups
+            bar.n_chunks = len(pilots) + (1 if rest else 0)
+            collect(pilots)
+            if rest:
+                measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
+                sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], n_workers)
+                chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
+                bar.n_chunks = len(pilots) + len(chunks)
+                logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
+                            1e3 * measured, len(chunks), kind, n_workers)
+                del rest
+                collect(chunks)
+                del chunks
     del todo
 
     wall = time.perf_counter() - t0
@@ -400,7 +417,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     manifest.update(
         status="complete" if complete else "incomplete",
         finished=datetime.now(timezone.utc).isoformat(), wall_s=wall,
-        counts=counts, n_chunks=bar.n_chunks, runner=kind, workers=workers,
+        counts=counts, n_chunks=bar.n_chunks, runner=kind, workers=n_workers,
         parts=sorted(p.name for p in run_dir.glob("part-*.parquet")), failed_chunks=failed,
     )
     path = write_manifest(run_dir, manifest)

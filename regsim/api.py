@@ -72,7 +72,7 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
 
     parsed = spec if isinstance(spec, Spec) else load_spec(spec)
     raw = parsed.raw
-    task_runner = make_task_runner(runner, workers, dask_address)
+    make_task_runner(runner, workers, dask_address)  # bad choices fail before Prefect starts
     quiet_prefect_defaults()
     from regsim.flows.sweep import hand_over, sweep  # imports prefect (about a second)
 
@@ -81,9 +81,9 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
 
     kind = "dask" if dask_address else runner
     with sweep_server(kind):
-        return sweep.with_options(task_runner=task_runner)(
-            spec=raw, out=str(out), chunk_size=chunk_size, progress=progress, rerun=rerun,
-            time_budget_s=time_budget_s)
+        return sweep(spec=raw, out=str(out), chunk_size=chunk_size, progress=progress,
+                     rerun=rerun, time_budget_s=time_budget_s, runner=kind, workers=workers,
+                     dask_address=dask_address)
 
 
 def open_results(path: str | Path) -> pd.DataFrame:

@@ -135,6 +135,22 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _run_options_ok(args) -> bool:
+    """Check the runner and time budget before anything starts (the Dask extra, bad values)."""
+    from .orchestration import make_task_runner
+
+    try:
+        make_task_runner(args.runner, args.workers, args.dask_address)
+    except (ImportError, ValueError) as exc:
+        print(f"regsim: {exc}", file=sys.stderr)
+        return False
+    if args.time_budget is not None and args.time_budget <= 0:
+        print(f"regsim: --time-budget: must be > 0 seconds, got {args.time_budget}",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_sweep(args) -> int:
     from .api import run_sweep
     from .store import read_results
@@ -143,16 +159,7 @@ def cmd_sweep(args) -> int:
     name, n_cells = spec.name, len(spec)
     print(f"regsim: sweep {name!r}: {n_cells} cells -> {args.out}/{name}/ "
           f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
-    from .orchestration import make_task_runner
-
-    try:  # check the runner choice before anything starts: the Dask extra, bad values
-        make_task_runner(args.runner, args.workers, args.dask_address)
-    except (ImportError, ValueError) as exc:
-        print(f"regsim: {exc}", file=sys.stderr)
-        return 2
-    if args.time_budget is not None and args.time_budget <= 0:
-        print(f"regsim: --time-budget: must be > 0 seconds, got {args.time_budget}",
-              file=sys.stderr)
+    if not _run_options_ok(args):
         return 2
     summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
                         progress=not args.no_progress, runner=args.runner,
@@ -206,6 +213,8 @@ def cmd_serve(args) -> int:
             print(NO_SCHEDULER, file=sys.stderr)
             return 2
     spec = _load(args.spec)
+    if not _run_options_ok(args):
+        return 2
     from .api import quiet_prefect_defaults
 
     quiet_prefect_defaults()
@@ -214,7 +223,8 @@ def cmd_serve(args) -> int:
     name = args.name or spec.name
     parameters = {"spec": spec.raw, "out": str(Path(args.out).resolve()), "rerun": True,
                   "progress": False, "time_budget_s": args.time_budget,
-                  "chunk_size": args.chunk_size}
+                  "chunk_size": args.chunk_size, "runner": args.runner, "workers": args.workers,
+                  "dask_address": args.dask_address}
     when = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g} s"
     print(f"regsim: serving deployment 'regsim-sweep/{name}' ({when}); each run writes a new "
           f"run directory under {parameters['out']}/{spec.name}/. Ctrl-C stops.",
@@ -283,6 +293,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="cells per Prefect task (default: sized from a measured pilot chunk)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="seconds per cell; a cell over budget is stored with status error")
+    p.add_argument("--runner", choices=("threads", "processes", "dask"), default="threads",
+                   help="Prefect task runner for the chunks (default threads; dask needs "
+                        "the extra: pip install 'regsim[dask]')")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="threads: worker threads (default 1: cells are mostly GIL-bound NumPy, and BLAS "
+                        "threads itself); processes / local Dask: worker processes (default: CPUs)")
+    p.add_argument("--dask-address", default=None, metavar="ADDR",
+                   help="an existing Dask scheduler, tcp://host:port (implies --runner dask)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,14 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exit code 1 when any cell failed.")
     _add_run_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    p.add_argument("--runner", choices=("threads", "processes", "dask"), default="threads",
-                   help="Prefect task runner for the chunks (default threads; dask needs "
-                        "the extra: pip install 'regsim[dask]')")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="threads: worker threads (default 1: cells are mostly GIL-bound NumPy, and BLAS "
-                        "threads itself); processes / local Dask: worker processes (default: CPUs)")
-    p.add_argument("--dask-address", default=None, metavar="ADDR",
-                   help="an existing Dask scheduler, tcp://host:port (implies --runner dask)")
     p.add_argument("--rerun", action="store_true",
                    help="start a new run directory; default: continue the latest run of this "
                         "spec, skipping cells already stored (errors are retried)")

@@ -27,8 +27,8 @@ import contextlib
 import os
 from typing import Any, Iterator
 
-__all__ = ["RUNNERS", "TASK_COST_S", "make_task_runner", "runner_kind", "runner_workers",
-           "sweep_server"]
+__all__ = ["RUNNERS", "TASK_COST_S", "chunk_task_runner", "make_task_runner", "runner_kind",
+           "runner_workers", "sweep_server"]
 
 RUNNERS = ("threads", "processes", "dask")
 
@@ -166,6 +166,42 @@ def sweep_server(runner: str) -> Iterator[str | None]:
             os.environ["PREFECT_API_URL"] = previous
         _drain_to_server()
         server.stop()
+
+
+@contextlib.contextmanager
+def chunk_task_runner(runner: str | None = None, workers: int | None = None,
+                      dask_address: str | None = None) -> Iterator[Any]:
+    """A started task runner for a flow's chunks, chosen by flow parameters.
+
+    What the ``sweep`` flow uses when its ``runner`` parameter is given (a
+    deployment run, a direct call); see :func:`make_task_runner` for the
+    arguments. Process and Dask workers are pointed at the server the flow
+    itself reports to: with no ``PREFECT_API_URL`` that is Prefect's
+    temporary server of this process, whose URL goes to the workers through
+    the environment for the duration (otherwise each would start its own).
+    """
+    from prefect.context import FlowRunContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    task_runner = make_task_runner(runner or "threads", workers, dask_address)
+    context = FlowRunContext.get()
+    url = None
+    if runner_kind(task_runner) != "threads" and not PREFECT_API_URL.value() and context:
+        url = str(context.client.api_url).rstrip("/")
+    if url is None:
+        with task_runner:
+            yield task_runner
+        return
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}), task_runner:
+            yield task_runner
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
 
 
 def _drain_to_server() -> None:

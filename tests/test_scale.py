@@ -151,6 +151,27 @@ def test_threads_processes_and_dask_cluster_give_identical_results(api_url, dask
     pd.testing.assert_frame_equal(frames["threads"], frames["dask"])
 
 
+def test_flow_parameter_runner_hands_the_flows_own_server_to_its_workers(tmp_path):
+    """The flow called directly with ``runner="processes"`` and no PREFECT_API_URL (what a
+    user's script does): one temporary server, the flow's, which the workers report to."""
+    code = ("import json, sys\n"
+            "from regsim.flows.sweep import sweep\n"
+            "summary = sweep(spec=json.loads(sys.argv[1]), out=sys.argv[2], runner='processes',"
+            " workers=2, chunk_size=16, progress=False)\n"
+            "print('COUNTS', json.dumps(summary['counts']))\n")
+    res = subprocess.run([sys.executable, "-c", code, json.dumps(RUNNER_SPEC), str(tmp_path)],
+                         env=env_with_plugin(None, PREFECT_HOME=tmp_path / "prefect-home",
+                                             PREFECT_SERVER_ANALYTICS_ENABLED="false"),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'COUNTS {"ok": 96, "error": 0, "diverged": 0}' in res.stdout
+    assert res.stderr.count("Starting temporary server") == 1, res.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runners").iterdir()
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    assert (manifest["runner"], manifest["workers"]) == ("processes", 2)
+    assert len(pd.read_parquet(run_dir)) == 96
+
+
 FAULTY_SPEC = {  # "slow" cells sleep 30 s unless their time budget stops them
     "name": "faulty",
     "seeds": 2,
@@ -169,6 +190,7 @@ def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(ap
                   "--time-budget", 2, "--no-progress", env=env_with_plugin(None))
     assert res.returncode == 1, res.stderr[-3000:]
     assert "cells     8: ok 2, error 4, diverged 2" in res.stdout
+    assert res.stderr.count("Starting temporary server") == 1, res.stderr[-3000:]
     df = pd.read_parquet(out / "faulty").set_index("problem.mode")
     assert (df.loc["ok", "status"] == "ok").all() and df.loc["ok", "test_mse"].notna().all()
     assert (df.loc["raise", "status"] == "error").all()

@@ -1,6 +1,6 @@
 """Scheduled sweeps for real: `prefect server start` on loopback, `regsim serve --cron` in a
-subprocess, the schedule read back from the server, a deployment run triggered, its
-results found in the store. Also: `regsim serve` without a server refuses clearly."""
+subprocess, the schedule read back from the server, a deployment run triggered (on the
+process runner its parameters name), its results found in the store. Also: `regsim serve` without a server refuses clearly."""
 
 import os
 import subprocess
@@ -76,7 +76,8 @@ def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_ser
     spec.write_text(yaml.safe_dump(SPEC))
     out = tmp_path / "store"
     serve = subprocess.Popen(regsim_cmd("serve", spec, "--cron", "0 2 * * *", "--out", out,
-                                        "--name", "nightly-test"),
+                                        "--name", "nightly-test", "--runner", "processes",
+                                        "--workers", 2),
                              env=env_with_plugin(url), cwd=tmp_path,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -95,6 +96,7 @@ def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_ser
                 assert schedule.schedule.cron == "0 2 * * *"
                 assert schedule.active
                 assert deployment.parameters["rerun"] is True
+                assert deployment.parameters["runner"] == "processes"
 
             flow_run = run_deployment("regsim-sweep/nightly-test", timeout=180)
             assert flow_run.state.is_completed(), flow_run.state
@@ -103,6 +105,7 @@ def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_ser
             assert len(df) == 4 and (df["status"] == "ok").all()
             manifest = pd.read_json(run_dir / "_manifest.json", typ="series")
             assert manifest["flow_run_id"] == str(flow_run.id)
+            assert (manifest["runner"], manifest["workers"]) == ("processes", 2)
     finally:
         serve.terminate()
         try:
