@@ -37,6 +37,7 @@ from regsim.store import (
     read_manifest,
     remove_temporaries,
     result_schema,
+    run_lock,
     status_counts,
     stored_statuses,
     write_manifest,
@@ -313,120 +314,123 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     flow_run_id = str(flow_run.id) if flow_run.id else None
 
     previous = None if rerun else latest_run(sweep_dir, parsed.spec_hash)
-    if previous is not None:
-        run_dir, manifest = previous, read_manifest(previous)
-        run_id = manifest["run_id"]
-        remove_temporaries(run_dir)
-        stored = {cid: status for part in stored_statuses(run_dir).values()
-                  for cid, status in part.items()}
-        todo = [c for c in parsed.cells if stored.get(c.cell_id) not in DONE_STATUSES]
-        if not todo:
-            logger.info("sweep %s: all %d cells already stored in %s; nothing to do "
-                        "(rerun=True starts a new run)", parsed.name, len(parsed.cells), run_dir)
-            counts = {**Outcome().counts, **status_counts(run_dir)}
-            return {"run_dir": str(run_dir), "run_id": run_id,
-                    "manifest": str(run_dir / MANIFEST), "counts": counts,
-                    "n_cells": len(parsed.cells), "n_run": 0, "resumed": True,
-                    "wall_s": time.perf_counter() - t0, "failed_chunks": []}
-        # Remove old rows of the cells about to run before running them: a
-        # crash in between leaves them missing (run next time), never doubled.
-        todo_ids = {c.cell_id for c in todo}
-        drop_cells(run_dir, todo_ids & set(stored))
-        del stored
-        manifest.setdefault("resumes", []).append(
-            {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo)})
-        manifest.update(status="running", finished=None)
-        logger.info("sweep %s: resuming %s: %d of %d cells to run", parsed.name, run_dir,
-                    len(todo), len(parsed.cells))
-    else:
-        run_id = new_run_id(started)
-        run_dir = sweep_dir / run_id
-        todo = parsed.cells
-        manifest = {
-            "sweep": parsed.name, "run_id": run_id, "status": "running",
-            "spec": parsed.raw, "spec_hash": parsed.spec_hash, "source": parsed.source,
-            "n_cells": len(parsed.cells), "n_chunks": None,
-            "started": started.isoformat(), "finished": None,
-            "flow_run_id": flow_run_id,
-            "versions": _versions(_plugins_of(parsed.cells, parsed.metrics)),
-            "git_commit": _git_commit(), "platform": platform.platform(),
-        }
-    n_done_before = len(parsed.cells) - len(todo)
-    n_cells, n_todo = len(parsed.cells), len(todo)
-    parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
-    write_manifest(run_dir, manifest)
-
-    with contextlib.ExitStack() as stack:
-        if runner is not None or dask_address is not None:
-            task_runner = stack.enter_context(chunk_task_runner(runner, workers, dask_address))
+    run_dir = previous if previous is not None else sweep_dir / new_run_id(started)
+    with run_lock(run_dir):  # one writer per run directory
+        if previous is not None:
+            manifest = read_manifest(run_dir)
+            run_id = manifest["run_id"]
+            remove_temporaries(run_dir)
+            stored = {cid: status for part in stored_statuses(run_dir).values()
+                      for cid, status in part.items()}
+            todo = [c for c in parsed.cells if stored.get(c.cell_id) not in DONE_STATUSES]
+            if not todo:
+                logger.info("sweep %s: all %d cells already stored in %s; nothing to do "
+                            "(rerun=True starts a new run)", parsed.name, len(parsed.cells),
+                            run_dir)
+                counts = {**Outcome().counts, **status_counts(run_dir)}
+                return {"run_dir": str(run_dir), "run_id": run_id,
+                        "manifest": str(run_dir / MANIFEST), "counts": counts,
+                        "n_cells": len(parsed.cells), "n_run": 0, "resumed": True,
+                        "wall_s": time.perf_counter() - t0, "failed_chunks": []}
+            # Remove old rows of the cells about to run before running them: a
+            # crash in between leaves them missing (run next time), never doubled.
+            todo_ids = {c.cell_id for c in todo}
+            drop_cells(run_dir, todo_ids & set(stored))
+            del stored
+            manifest.setdefault("resumes", []).append(
+                {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo)})
+            manifest.update(status="running", finished=None)
+            logger.info("sweep %s: resuming %s: %d of %d cells to run", parsed.name, run_dir,
+                        len(todo), len(parsed.cells))
         else:
-            context = FlowRunContext.get()
-            task_runner = context.task_runner if context else None
-        kind, n_workers = runner_kind(task_runner), runner_workers(task_runner)
-        submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
-                      run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
-                      time_budget_s=unmapped(time_budget_s))
-        start_index = _next_part_index(run_dir)
+            run_id = run_dir.name
+            todo = parsed.cells
+            manifest = {
+                "sweep": parsed.name, "run_id": run_id, "status": "running",
+                "spec": parsed.raw, "spec_hash": parsed.spec_hash, "source": parsed.source,
+                "n_cells": len(parsed.cells), "n_chunks": None,
+                "started": started.isoformat(), "finished": None,
+                "flow_run_id": flow_run_id,
+                "versions": _versions(_plugins_of(parsed.cells, parsed.metrics)),
+                "git_commit": _git_commit(), "platform": platform.platform(),
+            }
+        n_done_before = len(parsed.cells) - len(todo)
+        n_cells, n_todo = len(parsed.cells), len(todo)
+        parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
+        write_manifest(run_dir, manifest)
 
-        bar = Progress(None, n_todo, enabled=progress)
-        parts, failed = [], []
+        with contextlib.ExitStack() as stack:
+            if runner is not None or dask_address is not None:
+                task_runner = stack.enter_context(chunk_task_runner(runner, workers, dask_address))
+            else:
+                context = FlowRunContext.get()
+                task_runner = context.task_runner if context else None
+            kind, n_workers = runner_kind(task_runner), runner_workers(task_runner)
+            submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
+                          run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
+                          time_budget_s=unmapped(time_budget_s))
+            start_index = _next_part_index(run_dir)
 
-        def collect(chunks: list[Chunk]) -> None:
-            futures = task_runner.map(run_chunk, {"chunk": chunks, **submit})
-            for future in as_completed(futures):
-                try:
-                    result = future.result()
-                except Exception as exc:  # retries exhausted: keep going, report, never mark done
-                    failed.append(f"{type(exc).__name__}: {exc}")
-                    logger.error("a chunk failed after retries: %s", exc)
-                    continue
-                parts.append(Path(result["path"]).name)
-                bar.update(result)
+            bar = Progress(None, n_todo, enabled=progress)
+            parts, failed = [], []
 
-        if chunk_size is not None:
-            chunks = make_chunks(todo, chunk_size, start=start_index)
-            bar.n_chunks = len(chunks)
-            collect(chunks)
-        else:
-            # Pilot: the first ~1% of groups, one task per worker (so every worker
-            # process starts at once), to measure the cost per cell.
-            groups = group_cells(todo)
-            n_pilot = min(len(groups), max(n_workers, math.ceil(PILOT_FRACTION * len(groups))))
-            pilots = [Chunk(start_index + i, [c for g in groups[i:n_pilot:n_workers] for c in g])
-                      for i in range(min(n_workers, n_pilot))]
-            rest = [c for g in groups[n_pilot:] for c in g]
-            del groups
-            bar.n_chunks = len(pilots) + (1 if rest else 0)
-            collect(pilots)
-            if rest:
-                measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
-                sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], n_workers)
-                chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
-                bar.n_chunks = len(pilots) + len(chunks)
-                logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
-                            1e3 * measured, len(chunks), kind, n_workers)
-                del rest
+            def collect(chunks: list[Chunk]) -> None:
+                futures = task_runner.map(run_chunk, {"chunk": chunks, **submit})
+                for future in as_completed(futures):
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # retries exhausted: go on, report, never mark done
+                        failed.append(f"{type(exc).__name__}: {exc}")
+                        logger.error("a chunk failed after retries: %s", exc)
+                        continue
+                    parts.append(Path(result["path"]).name)
+                    bar.update(result)
+
+            if chunk_size is not None:
+                chunks = make_chunks(todo, chunk_size, start=start_index)
+                bar.n_chunks = len(chunks)
                 collect(chunks)
-                del chunks
-    del todo
+            else:
+                # Pilot: the first ~1% of groups, one task per worker (so every worker
+                # process starts at once), to measure the cost per cell.
+                groups = group_cells(todo)
+                n_pilot = min(len(groups), max(n_workers, math.ceil(PILOT_FRACTION * len(groups))))
+                pilots = [Chunk(start_index + i,
+                                [c for g in groups[i:n_pilot:n_workers] for c in g])
+                          for i in range(min(n_workers, n_pilot))]
+                rest = [c for g in groups[n_pilot:] for c in g]
+                del groups
+                bar.n_chunks = len(pilots) + (1 if rest else 0)
+                collect(pilots)
+                if rest:
+                    measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
+                    sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], n_workers)
+                    chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
+                    bar.n_chunks = len(pilots) + len(chunks)
+                    logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
+                                1e3 * measured, len(chunks), kind, n_workers)
+                    del rest
+                    collect(chunks)
+                    del chunks
+        del todo
 
-    wall = time.perf_counter() - t0
-    counts = {**Outcome().counts, **status_counts(run_dir)}
-    stored_n = sum(counts.values())
-    complete = not failed and stored_n == n_cells
-    manifest.update(
-        status="complete" if complete else "incomplete",
-        finished=datetime.now(timezone.utc).isoformat(), wall_s=wall,
-        counts=counts, n_chunks=bar.n_chunks, runner=kind, workers=n_workers,
-        parts=sorted(p.name for p in run_dir.glob("part-*.parquet")), failed_chunks=failed,
-    )
-    path = write_manifest(run_dir, manifest)
-    try:
-        registry.hook.sweep_finished(manifest=manifest, path=str(run_dir))
-    except Exception as exc:
-        logger.error("a sweep_finished hook raised %s: %s", type(exc).__name__, exc)
-    logger.info("sweep %s finished in %.1fs: %s (%d cells run now, %d stored before)",
-                parsed.name, wall, counts, n_todo, n_done_before)
-    return {"run_dir": str(run_dir), "run_id": run_id, "manifest": str(path),
-            "counts": counts, "n_cells": n_cells, "n_run": n_todo,
-            "resumed": previous is not None, "wall_s": wall, "failed_chunks": failed}
+        wall = time.perf_counter() - t0
+        counts = {**Outcome().counts, **status_counts(run_dir)}
+        stored_n = sum(counts.values())
+        complete = not failed and stored_n == n_cells
+        manifest.update(
+            status="complete" if complete else "incomplete",
+            finished=datetime.now(timezone.utc).isoformat(), wall_s=wall,
+            counts=counts, n_chunks=bar.n_chunks, runner=kind, workers=n_workers,
+            parts=sorted(p.name for p in run_dir.glob("part-*.parquet")), failed_chunks=failed,
+        )
+        path = write_manifest(run_dir, manifest)
+        try:
+            registry.hook.sweep_finished(manifest=manifest, path=str(run_dir))
+        except Exception as exc:
+            logger.error("a sweep_finished hook raised %s: %s", type(exc).__name__, exc)
+        logger.info("sweep %s finished in %.1fs: %s (%d cells run now, %d stored before)",
+                    parsed.name, wall, counts, n_todo, n_done_before)
+        return {"run_dir": str(run_dir), "run_id": run_id, "manifest": str(path),
+                "counts": counts, "n_cells": n_cells, "n_run": n_todo,
+                "resumed": previous is not None, "wall_s": wall, "failed_chunks": failed}

@@ -153,7 +153,7 @@ def _run_options_ok(args) -> bool:
 
 def cmd_sweep(args) -> int:
     from .api import run_sweep
-    from .store import read_results
+    from .store import RunLocked, read_results
 
     spec = _load(args.spec)
     name, n_cells = spec.name, len(spec)
@@ -161,10 +161,14 @@ def cmd_sweep(args) -> int:
           f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
     if not _run_options_ok(args):
         return 2
-    summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
-                        progress=not args.no_progress, runner=args.runner,
-                        workers=args.workers, dask_address=args.dask_address,
-                        rerun=args.rerun, time_budget_s=args.time_budget)
+    try:
+        summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
+                            progress=not args.no_progress, runner=args.runner,
+                            workers=args.workers, dask_address=args.dask_address,
+                            rerun=args.rerun, time_budget_s=args.time_budget)
+    except RunLocked as exc:
+        print(f"regsim: {exc}", file=sys.stderr)
+        return 2
     del spec
     counts = summary["counts"]
     print(f"\nsweep     {name}")

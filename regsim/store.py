@@ -4,6 +4,7 @@ Layout::
 
     <root>/<sweep>/<run_id>/part-00000.parquet ...   one part per chunk of cells
     <root>/<sweep>/<run_id>/_manifest.json           spec, versions, times, flow-run id
+    <root>/<sweep>/<run_id>/_writer.lock             while a flow writes the run (pid, host)
 
 The manifest's leading underscore is what keeps pyarrow's dataset discovery
 (and so ``pd.read_parquet(<root>/<sweep>)``) from reading it as Parquet. Parts
@@ -14,18 +15,23 @@ a crash never sees half a part. Run directories are not Hive-style
 Resume works on this layout: the cells of a run are whatever its parts hold
 (``stored_statuses``); cells to run again are first removed from their parts
 (``drop_cells``, each affected part rewritten atomically) and only then run,
-so a crash at any moment leaves every cell stored at most once.
+so a crash at any moment leaves every cell stored at most once. One writer per
+run directory (:func:`run_lock`): a second sweep that would continue a run
+still being written (a manual resume during a scheduled run, say) stops with
+a message instead of running the same cells twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import socket
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -47,10 +53,14 @@ __all__ = [
     "drop_cells",
     "remove_temporaries",
     "status_counts",
+    "run_lock",
+    "RunLocked",
     "MANIFEST",
+    "LOCK",
 ]
 
 MANIFEST = "_manifest.json"
+LOCK = "_writer.lock"
 
 _ARROW = {
     "float": pa.float64(),
@@ -234,3 +244,68 @@ def remove_temporaries(run_dir: str | Path) -> int:
         tmp.unlink(missing_ok=True)
         n += 1
     return n
+
+
+class RunLocked(RuntimeError):
+    """Another live process is writing this run directory."""
+
+
+def _lock_holder(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _holder_alive(holder: dict[str, Any]) -> bool:
+    """Whether the process that took the lock still runs (assumed so on another host)."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[Path]:
+    """Hold ``run_dir`` for one writer: ``<run_dir>/_writer.lock`` names its pid and host.
+
+    A lock left by a process that no longer runs on this host (a killed
+    sweep) is taken over. A lock held by a live process, or by one on another
+    host (which cannot be checked from here), raises :class:`RunLocked` with
+    what to do. The directory is created if needed.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    for _ in range(10):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder is None or _holder_alive(holder):
+                who = (f"pid {holder.get('pid')} on {holder.get('host')} since "
+                       f"{holder.get('since')}" if holder else "another process")
+                raise RunLocked(
+                    f"{run_dir} is being written by {who}. Wait for that sweep to finish, or "
+                    f"start a new run directory (--rerun, rerun=True). If that process is "
+                    f"gone, delete {path}.") from None
+            if _lock_holder(path) == holder:  # stale: its writer is gone; take it over
+                path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    else:
+        raise RunLocked(f"{run_dir}: could not take {path} (contended)")
+    try:
+        yield path
+    finally:
+        if _lock_holder(path) == me:
+            path.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ import pytest
 from scale_support import canonical, env_with_plugin, free_port, regsim_cmd, run_cli
 
 import regsim
-from regsim.store import MANIFEST
+from regsim.store import LOCK, MANIFEST
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +36,10 @@ def _write(tmp_path, spec: dict):
     return path
 
 
-SLOW_SPEC = {  # 24 groups of 3 cells, ~0.15 s per group: a sweep long enough to kill
-    "name": "resumable",
+SLOW_SPEC = {  # 24 groups of 3 cells, ~0.4 s per group: long enough to try a second writer
+    "name": "resumable",                                # and then kill the first
     "seeds": 24,
-    "problem": {"plugin": "faulty", "mode": "ok", "sleep_s": 0.15, "n_features": 4},
+    "problem": {"plugin": "faulty", "mode": "ok", "sleep_s": 0.4, "n_features": 4},
     "learner": {"plugin": "least_squares"},
     "penalty": {"plugin": "l2", "alpha": [0.01, 0.1, 1.0]},
     "metrics": ["train_mse", "test_mse", "weight_error", "coefficients"],
@@ -59,12 +59,18 @@ def test_sigkill_then_rerun_stores_every_cell_once_with_uninterrupted_values(api
             break
         assert proc.poll() is None, "the sweep ended before it could be killed"
         time.sleep(0.05)
+    # a second sweep into the same output would continue the run being written: refused
+    second = run_cli("sweep", spec, "--out", out, "--no-progress", env=env)
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert f"is being written by pid {proc.pid}" in second.stderr
+    assert proc.poll() is None, "the sweep ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     (run_dir,) = (out / "resumable").iterdir()
     n_before = len(pd.read_parquet(run_dir))
     assert 0 < n_before < 72
     assert json.loads((run_dir / MANIFEST).read_text())["status"] == "running"
+    assert (run_dir / LOCK).exists()  # left by the killed writer; the rerun takes it over
 
     done = run_cli("sweep", spec, "--out", out, "--no-progress", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -75,6 +81,7 @@ def test_sigkill_then_rerun_stores_every_cell_once_with_uninterrupted_values(api
     assert not list(run_dir.glob(".*.tmp"))
     manifest = json.loads((run_dir / MANIFEST).read_text())
     assert manifest["status"] == "complete" and len(manifest["resumes"]) == 1
+    assert not (run_dir / LOCK).exists()
 
     # in this process (the plugin on sys.path): an uninterrupted run with other chunking
     # gives the same numbers; the complete run is not run again without --rerun

@@ -1,6 +1,7 @@
 """Pieces of sweeps at scale without a flow: chunk planning, part rewrites, time budgets."""
 
 import math
+import os
 import threading
 import time
 
@@ -181,3 +182,33 @@ def test_sweep_server_turns_heartbeats_off_only_on_a_temporary_server():
         with sweep_server("processes") as url:  # a configured server: left alone
             assert url == "http://127.0.0.1:1/api"
             assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == configured
+
+
+def test_run_lock_refuses_a_live_writer_and_takes_over_from_a_dead_one(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from regsim.store import LOCK, RunLocked, run_lock
+
+    run_dir = tmp_path / "run"
+    with run_lock(run_dir) as path:
+        assert path == run_dir / LOCK
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+        with pytest.raises(RunLocked, match=f"being written by pid {os.getpid()}.*--rerun"):
+            with run_lock(run_dir):
+                pass
+        assert path.exists()  # the refused second writer left the lock alone
+    assert not path.exists()
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    path.write_text(json.dumps({"pid": int(dead), "host": socket.gethostname()}))
+    with run_lock(run_dir):  # a killed writer's lock is taken over
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+
+    path.write_text(json.dumps({"pid": 1, "host": "another-host.example"}))
+    with pytest.raises(RunLocked, match="another-host.example"):  # cannot be checked from here
+        with run_lock(run_dir):
+            pass
