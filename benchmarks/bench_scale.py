@@ -12,14 +12,16 @@
    run and kept for the process; heartbeats off), and ``server``, the same
    against the separately started server of the other parts (``PREFECT_API_URL``
    set; heartbeats on, every 180 s, as Prefect configures them).
-2. Speed-up. A CPU-bound sweep (600 groups of 10 alphas, about a minute of
-   single-worker work, so the pool's start-up of a few seconds is a small
-   part of it; the built-in ``gradient_descent`` learner: NumPy on small
-   matrices, single-threaded) with the process runner and with a local Dask
-   cluster, 2 workers against 1 worker of the same runner, run in the order
-   1, 2, 2, 1 and best of 2 each. Target >= 1.6x. Next to it, the speed-up of
-   two bare processes over one on pure-Python work, measured just before and
-   after (``machine_capacity_*``): what the machine could give at that moment.
+2. Speed-up. A CPU-bound sweep (1,200 groups of 10 alphas, about two minutes
+   of single-worker work, so the few seconds every flow run spends starting
+   its worker processes (Python imports) are a small part of it; the built-in
+   ``gradient_descent`` learner: NumPy on small matrices, single-threaded)
+   with the process runner and with a local Dask cluster, 2 workers against
+   1 worker of the same runner, run in the order 1, 2, 2, 1 and best of 2
+   each. Target >= 1.6x. Next to it, the peer: the speed-up of two bare
+   processes over one on a sixth of the same cells, no Prefect, measured just
+   before and after (``machine_capacity_*``): what the machine could give
+   on this work at that moment.
 3. Memory. ``/usr/bin/time -v regsim sweep`` of a 100,000-cell sweep of cheap
    cells (10,000 groups of 10 alphas, closed-form ridge): the CLI process's
    maximum resident set size. Target < 1 GiB.
@@ -29,7 +31,7 @@ Prefect server started for the benchmark (as ``prefect server start`` would
 be in production), so the server's start-up (5-30 s, reported separately) is
 not charged to any run. Times are wall-clock, measured in the same process run.
 
-Run ``python benchmarks/bench_scale.py`` (about 10-15 minutes on 2 cores);
+Run ``python benchmarks/bench_scale.py`` (about 20 minutes on 2 cores);
 ``main()`` returns the figures as a dict. ``--quick`` runs smaller sizes;
 naming parts (``overhead``, ``speedup``, ``memory``) runs only those.
 """
@@ -64,7 +66,7 @@ OVERHEAD_SPEC = {
 
 CPU_SPEC = {
     "name": "bench-cpu",
-    "seeds": 600,
+    "seeds": 1200,
     "problem": {"plugin": "linear_regression", "n_train": 200, "n_test": 100, "n_features": 30},
     "learner": {"plugin": "gradient_descent"},
     "penalty": {"plugin": "l2", "alpha": {"logspace": [-3, 0, 10]}},
@@ -102,29 +104,38 @@ def plain_loop(spec: dict, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _spin(n: int) -> float:
-    x = 0
-    for i in range(n):
-        x += i * i
-    return float(x)
+def _run_half(spec: dict, half: int) -> float:
+    """Seconds to run every other group of ``spec`` (``half`` 0 or 1), no Prefect."""
+    from regsim.runner import group_cells, run_cells
+    from regsim.spec import load_spec
+
+    groups = group_cells(load_spec(spec).cells)[half::2]
+    t0 = time.perf_counter()
+    for group in groups:
+        run_cells(group, sweep="capacity", run_id="capacity")
+    return time.perf_counter() - t0
 
 
-def machine_parallel_capacity(n: int = 10_000_000) -> float:
-    """Speed-up of 2 bare processes over 1 on the same pure-Python work, right now.
+def machine_parallel_capacity(spec: dict) -> float:
+    """Speed-up of 2 bare processes over 1 on the same cells, right now: the ceiling.
 
-    The ceiling for any runner at this moment: on an idle 2-core machine about
-    2; when other programs keep the cores busy, much less.
+    The cells of ``spec`` split into two halves, run one after the other in
+    one worker process, then at once in two (a ``ProcessPoolExecutor`` whose
+    workers were started and warmed up before timing; no Prefect). On an
+    idle 2-core machine at most about 2; less when the two cores slow each
+    other down (shared caches, clock) or other programs use them.
     """
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(2) as pool:
-        list(pool.map(_spin, [1000, 1000]))  # workers started before timing
+        warm = dict(spec, seeds=2)
+        list(pool.map(_run_half, [warm, warm], [0, 1]))  # imports and registry, before timing
         t0 = time.perf_counter()
-        _spin(n)
-        _spin(n)
+        list(pool.map(_run_half, [spec], [0]))
+        list(pool.map(_run_half, [spec], [1]))
         serial = time.perf_counter() - t0
         t0 = time.perf_counter()
-        list(pool.map(_spin, [n, n]))
+        list(pool.map(_run_half, [spec, spec], [0, 1]))
         return serial / (time.perf_counter() - t0)
 
 
@@ -164,7 +175,7 @@ def main(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
 
     quiet_prefect_defaults()
     overhead_spec = dict(OVERHEAD_SPEC, seeds=200 if quick else 1000)
-    cpu_spec = dict(CPU_SPEC, seeds=20 if quick else 600)
+    cpu_spec = dict(CPU_SPEC, seeds=20 if quick else CPU_SPEC["seeds"])
     memory_spec = dict(MEMORY_SPEC, seeds=1000 if quick else 10_000)
     results: dict = {"cpus": os.cpu_count(), "load_avg_1min_at_start": os.getloadavg()[0]}
     os.environ.pop("PREFECT_API_URL", None)  # "default" runs as a user's would: no server set
@@ -204,7 +215,8 @@ def main(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
             os.environ["PREFECT_API_URL"] = server.api_url  # the memory run's subprocess
             with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
                 if "speedup" in parts:
-                    speedup = {"machine_capacity_before": machine_parallel_capacity()}
+                    peer_spec = dict(cpu_spec, seeds=max(2, cpu_spec["seeds"] // 6))
+                    speedup = {"machine_capacity_before": machine_parallel_capacity(peer_spec)}
                     for runner in ("processes", "dask"):
                         times: dict[int, list[float]] = {1: [], 2: []}
                         for i, workers in enumerate((1, 2, 2, 1)):  # ABBA, best of 2 each
@@ -216,7 +228,7 @@ def main(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
                                            "two_workers_s": two, "speedup": one / two,
                                            "all_s": times, "target": ">= 1.6"}
                         print("speed-up", runner, speedup[runner], flush=True)
-                    speedup["machine_capacity_after"] = machine_parallel_capacity()
+                    speedup["machine_capacity_after"] = machine_parallel_capacity(peer_spec)
                     results["speedup"] = speedup
 
                 if "memory" in parts:
