@@ -52,8 +52,12 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _digest(obj: Any) -> str:
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
+    return _hash(canonical_json(obj))
 
 
 @dataclass(frozen=True)
@@ -220,8 +224,7 @@ def _build(raw: Any, registry: Registry, source: str | None) -> Spec:
                 reason = registry.get(SLOTS[slot], comp["plugin"]).check_cell(components)
                 if reason:
                     raise SpecError(f"{slot}: {comp['plugin']!r}: {reason}")
-        for seed in seeds:
-            cells.append(_make_cell(components, metrics, seed, registry))
+        cells.extend(_make_cells(components, metrics, seeds, registry))
     seen: dict[str, Cell] = {}
     for cell in cells:
         if cell.cell_id in seen:  # a repeated axis value: same cell_id, duplicate rows
@@ -238,8 +241,16 @@ def _describe(comp: dict) -> str:
     return f"{comp['plugin']}({params})"
 
 
-def _make_cell(components: dict, metrics: list[str], seed: int, registry: Registry) -> Cell:
-    ident = {"components": components, "metrics": metrics, "seed": seed}
+def _make_cells(components: dict, metrics: list[str], seeds: list[int],
+                registry: Registry) -> list[Cell]:
+    """One cell per seed of one combination of components.
+
+    ``cell_id`` is the digest of ``canonical_json({"components", "metrics",
+    "seed"})``; ``group`` the same with path parameters left out. The keys sort
+    as written and the seed comes last, so the canonical text of the rest is
+    made once per combination and each seed appended to it (expanding 100,000
+    cells would otherwise spend most of its time in ``json.dumps``).
+    """
     unbatched = {}
     for slot, comp in components.items():
         if comp is None:
@@ -248,9 +259,12 @@ def _make_cell(components: dict, metrics: list[str], seed: int, registry: Regist
         cls = registry.get(SLOTS[slot], comp["plugin"])
         unbatched[slot] = {k: v for k, v in comp.items()
                            if k == "plugin" or not cls.params[k].path}
-    group = {"components": unbatched, "metrics": metrics, "seed": seed}
-    return Cell(components=components, metrics=tuple(metrics), seed=seed,
-                cell_id=_digest(ident), group=_digest(group))
+    ident = canonical_json({"components": components, "metrics": metrics})[:-1]
+    group = canonical_json({"components": unbatched, "metrics": metrics})[:-1]
+    frozen = tuple(metrics)
+    return [Cell(components=components, metrics=frozen, seed=seed,
+                 cell_id=_hash(f'{ident},"seed":{seed}}}'), group=_hash(f'{group},"seed":{seed}}}'))
+            for seed in seeds]
 
 
 def _seeds(value: Any) -> list[int]:
