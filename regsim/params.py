@@ -14,6 +14,7 @@ the bad value and what is allowed.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -129,7 +130,7 @@ class Param:
             value = _yaml11_number(value)
             if isinstance(value, float) and not math.isfinite(value):
                 raise SpecError(f"{key}: must be a finite integer ({self.describe()}), got {value!r}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value):
                 raise SpecError(f"{key}: must be an integer ({self.describe()}), got {value!r}")
             return int(value)
         if want is float:
@@ -143,7 +144,7 @@ class Param:
     @staticmethod
     def _number(key: str, value: Any) -> float:
         value = _yaml11_number(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise SpecError(f"{key}: must be a number, got {value!r}")
         if not math.isfinite(value):
             raise SpecError(f"{key}: must be a finite number, got {value!r}")

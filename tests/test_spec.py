@@ -182,3 +182,25 @@ def test_validate_cli_prints_cell_count_and_first_cells(tmp_path):
     assert out.returncode == 2
     assert "problem.plugin: unknown problem plugin 'linear_regresion'; installed:" in out.stderr
     assert "linear_regression" in out.stderr and "bad.yaml" in out.stderr
+
+
+def test_numpy_scalars_are_numbers_and_give_the_same_cells():
+    """Components rebuilt from Parquet rows carry numpy scalars; they validate to plain
+    Python numbers, so the cells (and their ids) equal those of the plain spec."""
+    import numpy as np
+
+    from regsim import Param
+
+    assert type(Param(int).check("k", np.int64(3))) is int
+    assert type(Param(float).check("a", np.float32(0.5))) is float
+    assert Param(list).check("w", [np.int32(1), np.float64(2.5)]) == [1.0, 2.5]
+    with pytest.raises(SpecError, match=r"k: must be an integer .*got .*2\.5"):
+        Param(int).check("k", np.float64(2.5))
+    with pytest.raises(SpecError, match="must be >= 0"):
+        Param(float, ge=0).check("a", np.float64(-1.0))
+    plain = regsim.load_spec(BASE)
+    numpy_spec = copy.deepcopy(BASE)
+    numpy_spec["problem"]["n_train"] = np.int64(50)
+    numpy_spec["penalty"]["alpha"] = np.float64(1.0)
+    assert [c.cell_id for c in regsim.load_spec(numpy_spec).cells] == \
+        [c.cell_id for c in plain.cells]
