@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 
 from .spec import Spec, load_spec
 from .store import read_results
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["run_sweep", "open_results", "quiet_prefect_defaults"]
 

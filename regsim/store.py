@@ -31,14 +31,16 @@ import socket
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .registry import Registry, get_registry
 from .spec import SLOTS, Spec
+
+if TYPE_CHECKING:  # pandas is imported where rows are read, not by workers that only write
+    import pandas as pd
 
 __all__ = [
     "result_schema",
@@ -174,6 +176,8 @@ def read_results(path: str | Path, columns: Iterable[str] | None = None) -> pd.D
     parts = sorted(path.rglob("part-*.parquet")) if path.is_dir() else []
     if not parts:
         raise FileNotFoundError(f"no result parts under {path}")
+    import pandas as pd
+
     return pd.read_parquet([str(p) for p in parts], columns=list(columns) if columns else None)
 
 

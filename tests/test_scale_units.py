@@ -212,3 +212,20 @@ def test_run_lock_refuses_a_live_writer_and_takes_over_from_a_dead_one(tmp_path)
     with pytest.raises(RunLocked, match="another-host.example"):  # cannot be checked from here
         with run_lock(run_dir):
             pass
+
+
+def test_a_worker_process_imports_no_more_than_it_needs():
+    """Every process-pool or Dask worker imports the flow module and builds the registry
+    before its first chunk, once per sweep: pandas, matplotlib and scikit-learn (seconds of
+    imports together) are left to the code that reads or plots results."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from regsim.flows.sweep import run_chunk\n"
+            "from regsim.registry import get_registry\n"
+            "get_registry()\n"
+            "print(sorted(m for m in ('pandas', 'matplotlib', 'sklearn') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
