@@ -54,7 +54,8 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
     runner : {"threads", "processes", "dask"}
         Prefect task runner for the chunks (see ``regsim.orchestration``).
     workers : int, optional
-        Pool size or number of local Dask worker processes (default: CPUs).
+        Worker threads, worker processes or local Dask worker processes
+        (default: 1 thread; the number of CPUs for processes and Dask).
     dask_address : str, optional
         An existing Dask scheduler, ``tcp://host:port`` (implies ``dask``).
     rerun : bool
