@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from regsim import __version__
+from regsim.orchestration import TASK_COST_S
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
 from regsim.spec import Cell, Spec, load_spec
@@ -243,6 +244,55 @@ def _next_part_index(run_dir: Path) -> int:
     return max(indices, default=-1) + 1
 
 
+def _run_chunks(todo: list[Cell], task_runner, kind: str, n_workers: int,
+                submit: dict[str, Any], start_index: int, chunk_size: int | None,
+                bar: Progress, logger) -> list[str]:
+    """Map :func:`run_chunk` over ``todo`` on ``task_runner``; return the chunks that failed.
+
+    With ``chunk_size``: chunks of that many cells. Without: pilot chunks first
+    (the first ~1% of groups, one chunk per worker, so every worker process
+    starts at once) to measure the cost per cell, then the rest in the sizes
+    :func:`plan_chunk_sizes` gives. A chunk that still fails after its retries
+    is reported, never counted as done.
+    """
+    failed: list[str] = []
+
+    def collect(chunks: list[Chunk]) -> None:
+        futures = task_runner.map(run_chunk, {"chunk": chunks, **submit})
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as exc:  # retries exhausted: go on, report, never mark done
+                failed.append(f"{type(exc).__name__}: {exc}")
+                logger.error("a chunk failed after retries: %s", exc)
+                continue
+            bar.update(result)
+
+    if chunk_size is not None:
+        chunks = make_chunks(todo, chunk_size, start=start_index)
+        bar.n_chunks = len(chunks)
+        collect(chunks)
+        return failed
+    groups = group_cells(todo)
+    n_pilot = min(len(groups), max(n_workers, math.ceil(PILOT_FRACTION * len(groups))))
+    pilots = [Chunk(start_index + i, [c for g in groups[i:n_pilot:n_workers] for c in g])
+              for i in range(min(n_workers, n_pilot))]
+    rest = [c for g in groups[n_pilot:] for c in g]
+    del groups
+    bar.n_chunks = len(pilots) + (1 if rest else 0)
+    collect(pilots)
+    if rest:
+        measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
+        sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], n_workers)
+        chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
+        del rest
+        bar.n_chunks = len(pilots) + len(chunks)
+        logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
+                    1e3 * measured, len(chunks), kind, n_workers)
+        collect(chunks)
+    return failed
+
+
 @flow(name="regsim-sweep", validate_parameters=False)
 def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = None,
           progress: bool = True, rerun: bool = False, time_budget_s: float | None = None,
@@ -302,7 +352,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     from prefect.context import FlowRunContext
     from prefect.runtime import flow_run
 
-    from regsim.orchestration import TASK_COST_S, chunk_task_runner, runner_kind, runner_workers
+    from regsim.orchestration import chunk_task_runner, runner_kind, runner_workers
 
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
@@ -359,59 +409,16 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
         write_manifest(run_dir, manifest)
 
-        with contextlib.ExitStack() as stack:
-            if runner is not None or dask_address is not None:
-                task_runner = stack.enter_context(chunk_task_runner(runner, workers, dask_address))
-            else:
-                context = FlowRunContext.get()
-                task_runner = context.task_runner if context else None
+        chosen = runner is not None or dask_address is not None
+        with (chunk_task_runner(runner, workers, dask_address) if chosen
+              else contextlib.nullcontext(FlowRunContext.get().task_runner)) as task_runner:
             kind, n_workers = runner_kind(task_runner), runner_workers(task_runner)
             submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
                           run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
                           time_budget_s=unmapped(time_budget_s))
-            start_index = _next_part_index(run_dir)
-
             bar = Progress(None, n_todo, enabled=progress)
-            parts, failed = [], []
-
-            def collect(chunks: list[Chunk]) -> None:
-                futures = task_runner.map(run_chunk, {"chunk": chunks, **submit})
-                for future in as_completed(futures):
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # retries exhausted: go on, report, never mark done
-                        failed.append(f"{type(exc).__name__}: {exc}")
-                        logger.error("a chunk failed after retries: %s", exc)
-                        continue
-                    parts.append(Path(result["path"]).name)
-                    bar.update(result)
-
-            if chunk_size is not None:
-                chunks = make_chunks(todo, chunk_size, start=start_index)
-                bar.n_chunks = len(chunks)
-                collect(chunks)
-            else:
-                # Pilot: the first ~1% of groups, one task per worker (so every worker
-                # process starts at once), to measure the cost per cell.
-                groups = group_cells(todo)
-                n_pilot = min(len(groups), max(n_workers, math.ceil(PILOT_FRACTION * len(groups))))
-                pilots = [Chunk(start_index + i,
-                                [c for g in groups[i:n_pilot:n_workers] for c in g])
-                          for i in range(min(n_workers, n_pilot))]
-                rest = [c for g in groups[n_pilot:] for c in g]
-                del groups
-                bar.n_chunks = len(pilots) + (1 if rest else 0)
-                collect(pilots)
-                if rest:
-                    measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
-                    sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], n_workers)
-                    chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
-                    bar.n_chunks = len(pilots) + len(chunks)
-                    logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
-                                1e3 * measured, len(chunks), kind, n_workers)
-                    del rest
-                    collect(chunks)
-                    del chunks
+            failed = _run_chunks(todo, task_runner, kind, n_workers, submit,
+                                 _next_part_index(run_dir), chunk_size, bar, logger)
         del todo
 
         wall = time.perf_counter() - t0

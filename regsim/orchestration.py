@@ -154,16 +154,10 @@ def sweep_server(runner: str) -> Iterator[str | None]:
     # A fresh PREFECT_HOME migrates its database first (15 s or more on a busy
     # machine): allow more than Prefect's default of 20 s.
     server.start(timeout=max(90, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
-    previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by pool and cluster processes
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url, **no_heartbeats}):
+        with _reporting_to(server.api_url, no_heartbeats):
             yield server.api_url
     finally:
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
         _drain_to_server()
         server.stop()
 
@@ -181,22 +175,28 @@ def chunk_task_runner(runner: str | None = None, workers: int | None = None,
     the environment for the duration (otherwise each would start its own).
     """
     from prefect.context import FlowRunContext
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL
 
     task_runner = make_task_runner(runner or "threads", workers, dask_address)
     context = FlowRunContext.get()
-    url = None
-    if runner_kind(task_runner) != "threads" and not PREFECT_API_URL.value() and context:
-        url = str(context.client.api_url).rstrip("/")
-    if url is None:
-        with task_runner:
-            yield task_runner
-        return
+    hand_down = (runner_kind(task_runner) != "threads" and not PREFECT_API_URL.value()
+                 and context is not None)
+    with (_reporting_to(str(context.client.api_url).rstrip("/")) if hand_down
+          else contextlib.nullcontext()), task_runner:
+        yield task_runner
+
+
+@contextlib.contextmanager
+def _reporting_to(url: str, settings: dict | None = None) -> Iterator[None]:
+    """``PREFECT_API_URL = url`` for this process (settings, plus ``settings``) and for the
+    processes it starts meanwhile (the environment, which pool and cluster workers inherit)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url}), task_runner:
-            yield task_runner
+        with temporary_settings(updates={PREFECT_API_URL: url, **(settings or {})}):
+            yield
     finally:
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)

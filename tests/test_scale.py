@@ -115,17 +115,21 @@ RUNNER_SPEC = {
 
 @pytest.fixture
 def dask_cluster(api_url):
-    """A Dask scheduler and 2 single-thread worker processes on loopback."""
+    """A Dask scheduler and 2 single-thread worker processes on loopback. They also end
+    on their own (scheduler idle 5 min, workers 60 s without it) if this test process
+    is killed before its teardown runs."""
     bin_dir = __import__("pathlib").Path(sys.executable).parent
     port = free_port()
     env = env_with_plugin(api_url)
     procs = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1",
-                               "--port", str(port), "--no-dashboard"], env=env,
+                               "--port", str(port), "--no-dashboard", "--idle-timeout", "300s"],
+                              env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     address = f"tcp://127.0.0.1:{port}"
     for _ in range(2):
         procs.append(subprocess.Popen([str(bin_dir / "dask"), "worker", address, "--nthreads", "1",
-                                       "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                                       "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1",
+                                       "--death-timeout", "60"],
                                       env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
     from distributed import Client
