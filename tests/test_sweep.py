@@ -137,6 +137,15 @@ def test_public_api_from_a_file_and_as_a_subflow(prefect_server, small_spec, tmp
     with pytest.raises(FileNotFoundError):
         regsim.open_results(tmp_path / "empty")
 
+    # with no runner parameter the chunks run on the flow's own task runner
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    own = sweep.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))(
+        spec=spec.raw, out=str(tmp_path / "own"), progress=False)
+    manifest = json.loads((Path(own["run_dir"]) / MANIFEST).read_text())
+    assert (manifest["runner"], manifest["workers"]) == ("threads", 2)
+    assert own["counts"]["ok"] == 20
+
 
 def _write_yaml(tmp_path, spec):
     import yaml
