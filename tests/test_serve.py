@@ -1,11 +1,14 @@
 """Scheduled sweeps for real: `prefect server start` on loopback, `regsim serve --cron` in a
 subprocess, the schedule read back from the server, a deployment run triggered (on the
-process runner its parameters name), its results found in the store. Also: `regsim serve` without a server refuses clearly."""
+process runner its parameters name), its results found in the store; the repository's
+prefect.yaml deployed with `prefect deploy` and run by a process worker. Also: `regsim
+serve` without a server refuses clearly."""
 
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -32,11 +35,12 @@ def test_serve_without_a_server_says_a_schedule_needs_one(tmp_path):
     assert "temporary server runs" in res.stderr and "prefect server start" in res.stderr
 
 
-@pytest.fixture
-def prefect_server_process(tmp_path):
+@pytest.fixture(scope="module")
+def prefect_server_process(tmp_path_factory):
     """`prefect server start` on a free loopback port with its own PREFECT_HOME."""
     port = free_port()
-    env = env_with_plugin(None, PREFECT_HOME=tmp_path / "prefect-home",
+    home = tmp_path_factory.mktemp("prefect-server") / "prefect-home"
+    env = env_with_plugin(None, PREFECT_HOME=home,
                           PREFECT_SERVER_ANALYTICS_ENABLED="false",
                           PREFECT_SERVER_LOGGING_LEVEL="WARNING")
     prefect = os.path.join(os.path.dirname(sys.executable), "prefect")
@@ -112,3 +116,53 @@ def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_ser
             serve.wait(20)
         except subprocess.TimeoutExpired:
             serve.kill()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_prefect_yaml_deploys_the_nightly_sweep_to_a_process_work_pool(prefect_server_process,
+                                                                      tmp_path):
+    """The repository's prefect.yaml as its comments say to use it: create the pool,
+    `prefect deploy`, start a process worker; a run of the deployment lands in the store."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = prefect_server_process
+    env = env_with_plugin(url, PREFECT_WORKER_QUERY_SECONDS=1)
+    prefect = os.path.join(os.path.dirname(sys.executable), "prefect")
+    for args in (["work-pool", "create", "regsim-process", "--type", "process"],
+                 ["deploy", "--name", "quickstart-nightly"]):
+        res = subprocess.run([prefect, "--no-prompt", *args], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name("regsim-sweep/quickstart-nightly")
+        assert deployment.entrypoint == "flows/sweep.py:sweep"
+        assert deployment.work_pool_name == "regsim-process"
+        (schedule,) = deployment.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "UTC")
+        assert deployment.parameters["rerun"] is True
+        assert deployment.parameters["runner"] == "processes"
+
+        worker = subprocess.Popen([prefect, "worker", "start", "--pool", "regsim-process"],
+                                  cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            out = tmp_path / "store"
+            flow_run = run_deployment("regsim-sweep/quickstart-nightly",
+                                      parameters={"out": str(out)}, timeout=240)
+            assert flow_run.state.is_completed(), flow_run.state
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    (run_dir,) = (out / "quickstart").iterdir()
+    manifest = pd.read_json(run_dir / "_manifest.json", typ="series")
+    assert manifest["status"] == "complete" and manifest["flow_run_id"] == str(flow_run.id)
+    assert (manifest["runner"], manifest["workers"]) == ("processes", 2)
+    assert len(pd.read_parquet(run_dir)) == manifest["n_cells"]
