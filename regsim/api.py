@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from .spec import Spec, load_spec
 from .store import read_results
 
