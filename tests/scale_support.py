@@ -45,3 +45,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop(*procs: subprocess.Popen) -> None:
+    """Terminate ``procs`` (in the order given), waiting up to 20 s each before killing it."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()

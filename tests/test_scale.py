@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 import pytest
-from scale_support import canonical, env_with_plugin, free_port, regsim_cmd, run_cli
+from scale_support import canonical, env_with_plugin, free_port, regsim_cmd, run_cli, stop
 
 import regsim
 from regsim.store import LOCK, MANIFEST
@@ -137,13 +137,7 @@ def dask_cluster(api_url):
     with Client(address, timeout=60) as client:
         client.wait_for_workers(2, timeout=90)
     yield address
-    for p in reversed(procs):
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop(*reversed(procs))
 
 
 def test_threads_processes_and_dask_cluster_give_identical_results(api_url, dask_cluster,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from scale_support import env_with_plugin, free_port, regsim_cmd, run_cli
+from scale_support import env_with_plugin, free_port, regsim_cmd, run_cli, stop
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +62,7 @@ def prefect_server_process(tmp_path_factory):
     else:
         pytest.fail("prefect server did not start")
     yield url
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_server_process,
@@ -111,11 +107,7 @@ def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_ser
             assert manifest["flow_run_id"] == str(flow_run.id)
             assert (manifest["runner"], manifest["workers"]) == ("processes", 2)
     finally:
-        serve.terminate()
-        try:
-            serve.wait(20)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+        stop(serve)
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,11 +148,7 @@ def test_prefect_yaml_deploys_the_nightly_sweep_to_a_process_work_pool(prefect_s
                                       parameters={"out": str(out)}, timeout=240)
             assert flow_run.state.is_completed(), flow_run.state
         finally:
-            worker.terminate()
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop(worker)
     (run_dir,) = (out / "quickstart").iterdir()
     manifest = pd.read_json(run_dir / "_manifest.json", typ="series")
     assert manifest["status"] == "complete" and manifest["flow_run_id"] == str(flow_run.id)
