@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import numpy as np
 
 import regsim
-from regsim import Dataset, Param, Problem, SpecError
+from regsim import DataError, Dataset, Param, Problem, SpecError, check_matrix, first_rows
 
 
 class LinearRegression(Problem):
@@ -89,9 +90,17 @@ class CsvProblem(Problem):
 
     Rows are split into train and test by a permutation drawn from the cell's
     seed. With ``standardize`` (default) features are scaled to zero mean and
-    unit variance using the training split's statistics only. A relative
-    ``path`` is resolved against the working directory, then against the
-    installed project's ``data/`` directory (which ships ``diabetes.csv``).
+    unit variance using the training split's statistics only (computed on the
+    column divided by its largest magnitude first, so columns of any magnitude
+    scale without overflow; a constant column stays 0). A relative ``path`` is
+    resolved against the working directory, then against the installed
+    project's ``data/`` directory (which ships ``diabetes.csv``).
+
+    The file is checked when the spec is validated (``regsim validate`` exits
+    2): it must be readable CSV with a header, have the ``target`` column, and
+    hold only numeric, non-missing, finite features (and, without
+    ``standardize``, values whose squares fit in float64); the error names the
+    file, the column and the first offending lines.
     """
 
     name = "csv"
@@ -105,41 +114,111 @@ class CsvProblem(Problem):
     #: Valid values for the required parameters (used by regsim.testing and `plugins --check`).
     example_params = {"path": "diabetes.csv", "target": "target"}
 
-    def generate(self, rng: np.random.Generator) -> Dataset:
-        import pandas as pd
+    @classmethod
+    def check_cell(cls, components):
+        problem = components["problem"]
+        try:
+            path = cls._resolve(problem["path"])
+            _read_table(*_file_state(path), problem["target"], problem["task"],
+                        problem.get("standardize", True))
+        except (SpecError, DataError) as exc:
+            return str(exc).removeprefix("problem.")
+        return None
 
+    def generate(self, rng: np.random.Generator) -> Dataset:
         path = self._resolve(self.path)
-        table = pd.read_csv(path)
-        if self.target not in table.columns:
-            raise SpecError(f"problem.target: no column {self.target!r} in {path}; "
-                            f"columns: {', '.join(map(str, table.columns))}")
-        y_raw = table.pop(self.target)
-        X = table.to_numpy(dtype=float)
-        if self.task == "classification":
-            classes, y = np.unique(y_raw.to_numpy(), return_inverse=True)
-            n_classes = len(classes)
-        else:
-            y, n_classes = y_raw.to_numpy(dtype=float), None
+        X, y, features, n_classes = _read_table(*_file_state(path), self.target,
+                                                self.task, self.standardize)
         order = rng.permutation(len(y))
         n_test = max(1, int(round(self.test_fraction * len(y))))
+        if n_test >= len(y):
+            raise DataError(f"{path}: {len(y)} rows leave none for training "
+                            f"with test_fraction {self.test_fraction:g}")
         test, train = order[:n_test], order[n_test:]
         X_train, X_test = X[train], X[test]
         if self.standardize:
-            mean, std = X_train.mean(axis=0), X_train.std(axis=0)
-            std[std == 0] = 1.0
-            X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+            X_train, X_test = standardize(X_train, X_test)
         return Dataset(X_train, y[train], X_test, y[test], task=self.task, n_classes=n_classes,
-                       info={"path": str(path), "features": list(table.columns)})
+                       info={"path": str(path), "features": features})
 
     @staticmethod
     def _resolve(path: str) -> Path:
         p = Path(path)
-        if p.exists():
+        if p.is_file():
             return p
         shipped = Path(__file__).resolve().parents[1] / "data" / path
-        if not p.is_absolute() and shipped.exists():
+        if not p.is_absolute() and shipped.is_file():
             return shipped
+        if p.exists():
+            raise SpecError(f"problem.path: {path!r} is not a file")
         raise SpecError(f"problem.path: no such file {path!r}")
+
+
+def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both splits scaled by the training split's mean and standard deviation, per column.
+
+    Each column is first divided by its largest training magnitude, so the
+    variance never squares a huge value (a column of 1e160 scales like one of
+    1.6); constant columns become 0.
+    """
+    scale = np.abs(X_train).max(axis=0)
+    scale[scale == 0] = 1.0
+    Xs, Ts = X_train / scale, X_test / scale
+    mean, std = Xs.mean(axis=0), Xs.std(axis=0)
+    std[std == 0] = 1.0
+    return (Xs - mean) / std, (Ts - mean) / std
+
+
+def _file_state(path: Path) -> tuple[str, int, int]:
+    """What identifies a file's content for the cache: resolved path, mtime and size."""
+    st = path.stat()
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _read_table(path: str, mtime_ns: int, size: int, target: str, task: str,
+                standardized: bool):
+    """Features ``(n, d)``, targets ``(n,)``, feature names and the class count, checked.
+
+    Cached per file state, so validation and every cell of a process read the
+    file once. Raises :class:`regsim.DataError` naming the file, the column and
+    the first offending lines (line 1 is the header).
+    """
+    import pandas as pd
+
+    source = path
+    try:
+        table = pd.read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+        raise DataError(f"{source}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
+    columns = [str(c) for c in table.columns]
+    if target not in columns:
+        shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
+        raise DataError(f"{source}: no target column {target!r}; columns: {shown}")
+    if len(columns) < 2:
+        raise DataError(f"{source}: no feature columns besides the target {target!r}")
+    if len(table) < 2:
+        raise DataError(f"{source}: {len(table)} data rows; a train/test split needs at least 2")
+    lines = np.arange(len(table)) + 2  # line 1 is the header
+    y_raw = table.pop(target)
+    features = [str(c) for c in table.columns]
+    X = check_matrix(table.to_numpy(), "features", features, source, row_labels=lines,
+                     row_word="line", squares=not standardized)
+    missing = y_raw.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"{source}: the target column {target!r} has missing values in "
+                        f"{first_rows(missing, lines, 'line')}; remove those rows")
+    if task == "classification":
+        classes, y = np.unique(y_raw.to_numpy(), return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(f"{source}: the target {target!r} has one class; classification "
+                            f"needs at least 2")
+        return X, y, features, len(classes)
+    y = check_matrix(y_raw.to_numpy()[:, None], "target", [target], source, row_labels=lines,
+                     row_word="line")[:, 0]
+    return X, y, features, None
 
 
 class SoftmaxClassification(Problem):

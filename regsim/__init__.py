@@ -35,6 +35,7 @@ from .components import (  # noqa: E402
     Quadratic,
 )
 from .hookspecs import hookimpl  # noqa: E402
+from .input_checks import DataError, check_dataset, check_matrix, first_rows  # noqa: E402
 from .params import REQUIRED, Param, SpecError  # noqa: E402
 from .registry import RegistryError, get_registry  # noqa: E402
 from .spec import Cell, Spec, load_spec  # noqa: E402
@@ -46,4 +47,5 @@ __all__ = [
     "Component", "Problem", "Learner", "Penalty", "Ensembler", "Ensemble", "InferenceStrategy",
     "Metric", "Plot", "Dataset", "CentredData", "Quadratic", "Fit", "LinearFit", "Evaluation",
     "COLUMN_TYPES", "Spec", "Cell", "load_spec", "run_sweep", "open_results",
+    "DataError", "check_dataset", "check_matrix", "first_rows",
 ]

@@ -20,6 +20,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from .components import Evaluation
+from .input_checks import DataError, check_dataset
+from .params import SpecError
 from .registry import Registry, get_registry
 from .spec import SLOTS, Cell
 
@@ -63,6 +65,12 @@ def group_cells(cells: Iterable[Cell]) -> list[list[Cell]]:
     for cell in cells:
         groups[cell.group].append(cell)
     return list(groups.values())
+
+
+#: What a cell may raise and still be stored as an error row: any exception, and
+#: ``SystemExit`` from plugin code calling ``sys.exit`` (it must not end a worker
+#: or the sweep). ``KeyboardInterrupt`` still stops the sweep.
+CELL_EXCEPTIONS = (Exception, SystemExit)
 
 
 class CellTimeout(Exception):
@@ -137,8 +145,12 @@ def run_cells(cells: Iterable[Cell], *, sweep: str, run_id: str,
     for group in group_cells(cells):
         budget = None if time_budget_s is None else time_budget_s * len(group)
         for cell, row in zip(group, _run_group_or_cells(group, registry, budget)):
+            try:
+                registry.hook.cell_finished(cell=cell.as_dict(), row=row)
+            except CELL_EXCEPTIONS as exc:  # a hook's failure is this cell's, not the chunk's
+                row = _error_row(cell, exc)
+                row["error"] = f"cell_finished hook: {row['error']}"
             row["sweep"], row["run_id"] = sweep, run_id
-            registry.hook.cell_finished(cell=cell.as_dict(), row=row)
             rows.append(row)
     return rows
 
@@ -150,16 +162,16 @@ def _run_group_or_cells(group: list[Cell], registry: Registry,
             return _run_group(group, registry)
     except CellTimeout as exc:
         return [_error_row(cell, exc) for cell in group]
-    except Exception as exc:
-        if len(group) == 1:
-            return [_error_row(group[0], exc)]
+    except CELL_EXCEPTIONS as exc:
+        if len(group) == 1 or isinstance(exc, DataError):  # the data are the group's
+            return [_error_row(cell, exc) for cell in group]
     rows = []
     per_cell = None if budget is None else budget / len(group)
     for cell in group:
         try:
             with time_budget(per_cell):
                 rows.extend(_run_group([cell], registry))
-        except Exception as exc:
+        except CELL_EXCEPTIONS as exc:
             rows.append(_error_row(cell, exc))
     return rows
 
@@ -189,7 +201,7 @@ def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
     ensembler = _build(registry, "ensembler", group)
     inference = _build(registry, "inference", group)
 
-    data = problem.generate(rng["problem"])
+    data = check_dataset(problem.generate(rng["problem"]), f"problem {problem.name!r}")
     if ensembler is not None:
         fit = ensembler.fit(data, learner, penalty, rng["ensembler"])
     else:
@@ -259,7 +271,12 @@ def _error_row(cell: Cell, exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, CellTimeout):
         row.update(status="error", error=f"CellTimeout: {exc}", wall_s=0.0)
         return row
+    if isinstance(exc, (DataError, SpecError)):  # a message for the user, not a code location
+        row.update(status="error", error=f"{type(exc).__name__}: {exc}", wall_s=0.0)
+        return row
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    if isinstance(exc, SystemExit):
+        exc = RuntimeError(f"plugin code called sys.exit({exc.code!r})")
     at = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno} in {where.name})" if where else ""
     row.update(status="error", error=f"{type(exc).__name__}: {exc}{at}", wall_s=0.0)
     return row
