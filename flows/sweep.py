@@ -11,8 +11,10 @@ and as a ``prefect.yaml`` entrypoint (``flows/sweep.py:sweep``).
 """
 
 import contextlib
+import errno
 import hashlib
 import math
+import os
 import platform
 import sys
 import time
@@ -24,6 +26,7 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.states import Failed
 
 from regsim import __version__
 from regsim.orchestration import TASK_COST_S
@@ -127,20 +130,40 @@ def plan_chunk_sizes(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
     return uniform if len(sizes) > MAX_CHUNKS else sizes
 
 
+#: Write failures no retry can fix: a full disk or quota, a read-only or forbidden store.
+PERMANENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+#: How the message of a chunk that failed for such a reason starts.
+NOT_STORED = "not stored: "
+
+
+def _retry_unless_permanent(task, task_run, state) -> bool:
+    """Prefect retry condition: retry a chunk unless it failed for a permanent reason."""
+    return not (state.message or "").startswith(NOT_STORED)
+
+
 @task(name="run-chunk", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
-      task_run_name="chunk-{chunk.index:05d}")
+      task_run_name="chunk-{chunk.index:05d}", retry_condition_fn=_retry_unless_permanent)
 def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
               run_id: str, time_budget_s: float | None = None) -> dict[str, Any]:
     """Run one chunk, write its part, return ``{"path", "counts", "n_cells", "compute_s"}``.
 
     Cell errors are rows with ``status="error"``; only failures outside the
-    cells (writing the part) raise, and those are retried. The registry is
-    built lazily in each worker process (``get_registry`` is cached per
-    process), so pickling this task copies no plugin manager.
+    cells (writing the part) fail the task. Those are retried, except a full
+    disk or a read-only or forbidden store (:data:`PERMANENT_ERRNOS`): the
+    task then ends ``Failed`` at once with a one-line message starting
+    :data:`NOT_STORED`, and no traceback. The registry is built lazily in each
+    worker process (``get_registry`` is cached per process), so pickling this
+    task copies no plugin manager.
     """
     rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry(),
                      time_budget_s=time_budget_s)
-    path = write_part(rows, Path(run_dir) / chunk.part_name, schema)
+    try:
+        path = write_part(rows, Path(run_dir) / chunk.part_name, schema)
+    except OSError as exc:
+        if exc.errno not in PERMANENT_ERRNOS:
+            raise
+        return Failed(message=f"{NOT_STORED}{len(rows)} cells of {chunk.part_name}: "
+                              f"{os.strerror(exc.errno)}")
     compute = sum(row["wall_s"] or 0.0 for row in rows)
     return {"path": str(path), "counts": Outcome().add(rows).counts, "n_cells": len(rows),
             "compute_s": compute}
@@ -263,8 +286,11 @@ def _run_chunks(todo: list[Cell], task_runner, kind: str, n_workers: int,
             try:
                 result = future.result()
             except Exception as exc:  # retries exhausted: go on, report, never mark done
-                failed.append(f"{type(exc).__name__}: {exc}")
-                logger.error("a chunk failed after retries: %s", exc)
+                message = str(exc)
+                if not message.startswith(NOT_STORED):
+                    message = f"{type(exc).__name__}: {message}"
+                    logger.error("a chunk failed after retries: %s", message)
+                failed.append(message)
                 continue
             bar.update(result)
 

@@ -1,7 +1,11 @@
 """The ``regsim`` command line: plugins, validate, sweep, serve, show, report.
 
 Exit codes: 0 success; 1 the sweep ran but some cells failed (error) or a
-chunk could not be stored; 2 a usage, spec or plugin error (nothing ran).
+chunk could not be stored; 2 anything else a user can cause — a usage, spec,
+plugin or input-data error, a result store that cannot be written (not a
+directory, read-only, disk full), a Prefect server that does not answer —
+reported as one line naming the problem and what to do (``--debug`` shows the
+traceback). A sweep that stops early also says what it had stored.
 """
 
 from __future__ import annotations
@@ -151,6 +155,62 @@ def _run_options_ok(args) -> bool:
     return True
 
 
+class UserError(Exception):
+    """A problem the user can fix; ``main`` prints it as one line and exits 2."""
+
+
+def _writable_store(out: str, name: str) -> None:
+    """Refuse, before anything runs, a result store this process cannot write into."""
+    import tempfile
+
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--out: {out} is not a directory; give a directory for the result store")
+    target = root / name
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write results under {target}: {exc.strerror or exc}; choose a "
+                        f"writable --out (or fix the directory's permissions)") from None
+
+
+def _prefect_server_answers() -> None:
+    """With a configured Prefect server (PREFECT_API_URL), check that it answers, in seconds."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise UserError(f"the Prefect server at PREFECT_API_URL={url} does not answer ({reason}); "
+                        f"start it (prefect server start) or unset PREFECT_API_URL to run on a "
+                        f"temporary server") from None
+
+
+def _stored_so_far(out: str, name: str, n_cells: int) -> str | None:
+    """One line on what the newest run of sweep ``name`` has stored, for a run that stopped early."""
+    from .store import run_dirs, status_counts
+
+    try:
+        runs = run_dirs(Path(out) / name)
+        if not runs:
+            return "nothing was stored"
+        run = max(runs, key=lambda p: p.stat().st_mtime)
+        counts = status_counts(run)
+    except Exception:  # the store itself may be what failed
+        return None
+    detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    return (f"stored so far in {run}: {sum(counts.values())} of {n_cells} cells"
+            + (f" ({detail})" if detail else "") + "; rerun the same command to resume")
+
+
 def cmd_sweep(args) -> int:
     from .api import run_sweep
     from .store import RunLocked, read_results
@@ -161,6 +221,8 @@ def cmd_sweep(args) -> int:
           f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
     if not _run_options_ok(args):
         return 2
+    _writable_store(args.out, name)
+    _prefect_server_answers()
     try:
         summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
                             progress=not args.no_progress, runner=args.runner,
@@ -169,6 +231,14 @@ def cmd_sweep(args) -> int:
     except RunLocked as exc:
         print(f"regsim: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"regsim: the sweep stopped: {describe_failure(exc)}", file=sys.stderr)
+        stored = _stored_so_far(args.out, name, n_cells)
+        if stored:
+            print(f"regsim: {stored}", file=sys.stderr)
+        return 2
     del spec
     counts = summary["counts"]
     print(f"\nsweep     {name}")
@@ -176,8 +246,10 @@ def cmd_sweep(args) -> int:
         print(f"resumed   {n_cells - summary['n_run']} cells already stored, "
               f"{summary['n_run']} run now" + ("" if summary["n_run"] else
                                               " (nothing to do; --rerun for a new run)"))
-    print(f"cells     {summary['n_cells']}: ok {counts.get('ok', 0)}, error {counts.get('error', 0)}, "
-          f"diverged {counts.get('diverged', 0)}")
+    stored = sum(counts.values())
+    detail = ", ".join(f"{status} {n}" for status, n in counts.items())
+    missing = f", {n_cells - stored} not stored" if stored < n_cells else ""
+    print(f"cells     {summary['n_cells']}: {stored} stored ({detail}){missing}")
     print(f"wall time {summary['wall_s']:.1f} s")
     print(f"results   {summary['run_dir']}")
     if counts.get("error", 0):
@@ -187,10 +259,9 @@ def cmd_sweep(args) -> int:
         for _, row in errors.head(5).iterrows():
             print(f"  {row['cell_id']}: {row['error']}")
     for failure in summary["failed_chunks"]:
-        print(f"chunk not stored (rerun to retry): {failure}")
+        print(f"not stored {failure.removeprefix('not stored: ')} (rerun to retry)")
     print(f"next      regsim show {summary['run_dir']}\n"
           f"          regsim report {summary['run_dir']} -o {summary['run_dir']}/_report")
-    stored = sum(counts.values())
     return 1 if counts.get("error", 0) or summary["failed_chunks"] or stored < n_cells else 0
 
 
@@ -216,6 +287,7 @@ def cmd_serve(args) -> int:
         if not PREFECT_API_URL.value():
             print(NO_SCHEDULER, file=sys.stderr)
             return 2
+    _prefect_server_answers()
     spec = _load(args.spec)
     if not _run_options_ok(args):
         return 2
@@ -314,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "store measured-and-theory results as Parquet, draw reports.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"regsim {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full Python tracebacks instead of one-line error messages")
     parser.add_argument("--plugins-dir", action="append", default=[], metavar="DIR",
                         help="also load every *.py file in DIR as a one-file plugin "
                              "(repeatable; adds to $REGSIM_PLUGINS_DIR)")
@@ -393,6 +467,23 @@ def _use_plugins_dirs(dirs: list[str]) -> None:
     get_registry.cache_clear()
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line for an exception: what went wrong and, where it is known, what to do."""
+    import errno
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"no space left on the device{where}; free some space and rerun to resume"
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return (f"{exc.strerror}{where}; choose a writable --out or fix the permissions")
+        return f"{exc.strerror}{where}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else '(no message)'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _use_plugins_dirs(args.plugins_dir)
@@ -403,6 +494,15 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        print("regsim: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything else: one line, the traceback only with --debug
+        if args.debug:
+            raise
+        hint = "" if isinstance(exc, UserError) else " (run with --debug for the traceback)"
+        print(f"regsim: {describe_failure(exc)}{hint}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from .components import (
 from .params import SpecError
 
 __all__ = ["Registry", "RegistryError", "get_registry", "KINDS", "ENTRY_POINT_GROUP",
-           "PLUGINS_DIR_ENV", "LOAD_PLUGINS_ENV", "api_incompatibility"]
+           "PLUGINS_DIR_ENV", "LOAD_PLUGINS_ENV", "api_incompatibility", "declaration_problem"]
 
 ENTRY_POINT_GROUP = "regsim"
 LOAD_PLUGINS_ENV = "REGSIM_LOAD_PLUGINS"
@@ -69,7 +69,7 @@ KINDS: dict[str, tuple[str, type]] = {
 
 
 class RegistryError(RuntimeError):
-    """Two plugins claim one name, or a registered class is malformed."""
+    """Two plugins claim one name (malformed classes are reported in ``failures`` and skipped)."""
 
 
 @dataclass
@@ -133,7 +133,7 @@ class Registry:
             name = ep.name if ep.name not in self.plugins else f"{dist}:{ep.name}"
             try:
                 obj = ep.load()
-            except Exception as exc:  # a broken plugin must not take the CLI down
+            except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down
                 self.failures.append((name, f"{dist}: import failed: {type(exc).__name__}: {exc}"))
                 continue
             self.add_plugin(obj, name, dist, version)
@@ -167,7 +167,7 @@ class Registry:
                     except BaseException:
                         del sys.modules[module_name]
                         raise
-            except Exception as exc:  # a broken file must not take the CLI down
+            except (Exception, SystemExit) as exc:  # a broken file must not take the CLI down
                 self.failures.append((name, f"{dist}: import failed: {type(exc).__name__}: {exc}"))
                 continue
             self.add_plugin(module, name, dist, "")
@@ -198,21 +198,18 @@ class Registry:
                     impl.function(register=functools.partial(self._register, kind, base, info))
                 except RegistryError:
                     raise
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     self.failures.append(
                         (info.name, f"{info.distribution}: {hook_name} raised "
                                     f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
                     )
 
     def _register(self, kind: str, base: type, info: PluginInfo, cls: type) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise RegistryError(
-                f"plugin {info.name} ({info.distribution}) registered {cls!r} as a {kind}; "
-                f"it must be a subclass of regsim.{base.__name__}"
-            )
-        name = getattr(cls, "name", "")
-        if not name or not isinstance(name, str):
-            raise RegistryError(f"plugin {info.name} ({info.distribution}): {cls.__name__} has no name")
+        problem = declaration_problem(kind, base, cls)
+        if problem:  # reported and skipped, like a plugin that fails to import
+            self.failures.append((info.name, f"{info.distribution}: {problem}"))
+            return
+        name = cls.name
         existing = self.components[kind].get(name)
         if existing is not None and existing.cls is not cls:
             a, b = existing.plugin, info
@@ -248,6 +245,45 @@ class Registry:
     @property
     def hook(self):
         return self.pm.hook
+
+
+def declaration_problem(kind: str, base: type, cls) -> str | None:
+    """What is wrong with the declarations of a class registered as a ``kind``, or ``None``.
+
+    Checked when plugins load, so a malformed component is reported by name and
+    skipped instead of failing a sweep: the base class, a non-empty string
+    ``name``, ``params`` mapping names to :class:`regsim.Param`, and ``columns``
+    (metrics, learners, ensemblers) mapping names to one of
+    :data:`regsim.COLUMN_TYPES`.
+    """
+    from .components import COLUMN_TYPES
+    from .params import Param
+
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return f"registered {cls!r} as a {kind}; it must be a subclass of regsim.{base.__name__}"
+    name = getattr(cls, "name", "")
+    if not name or not isinstance(name, str):
+        return f"{kind} class {cls.__qualname__} has no name (set the class attribute `name`)"
+    where = f"{kind} {name!r} ({cls.__module__}.{cls.__qualname__})"
+    params = getattr(cls, "params", {})
+    if base is not Plot:
+        if not isinstance(params, dict):
+            return f"{where}: params must be a dict of name -> regsim.Param, got {type(params).__name__}"
+        for key, param in params.items():
+            if not isinstance(key, str) or not isinstance(param, Param):
+                return f"{where}: params[{key!r}] must be a regsim.Param, got {param!r}"
+            if param.type not in (float, int, str, bool, list):
+                return (f"{where}: params[{key!r}]: type must be float, int, str, bool or list, "
+                        f"got {param.type!r}")
+    columns = getattr(cls, "columns", {})
+    if base in (Metric, Learner, Ensembler):
+        if not isinstance(columns, dict):
+            return f"{where}: columns must be a dict of column name -> type name, got {columns!r}"
+        for col, kind_name in columns.items():
+            if not isinstance(col, str) or kind_name not in COLUMN_TYPES:
+                return (f"{where}: columns[{col!r}] must be one of {', '.join(map(repr, COLUMN_TYPES))}, "
+                        f"got {kind_name!r}")
+    return None
 
 
 def _allowed_plugins() -> set[str] | None:
