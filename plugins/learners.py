@@ -312,8 +312,8 @@ class GradientDescent(_LeastSquaresLoss):
                               f"{2 / (lam_max + strength[i]):.6g}; |w| reached "
                               f"{np.linalg.norm(W[:, i]):.3g} in {self.n_steps} steps "
                               f"(converges below 2/(λ_max+α))")
-        opt = np.full(m, np.inf)
-        opt[alive] = gradient_residual(q, W[:, alive], penalty.grad(W)[:, alive])
+        with np.errstate(over="ignore", invalid="ignore"):
+            opt = np.where(alive, gradient_residual(q, W, penalty.grad(W)), np.inf)
         status, converged_message = _not_converged(
             "relative gradient residual", opt, self.tol,
             f"after {self.n_steps} steps of size {step:g} (more n_steps, or a step closer "
@@ -375,7 +375,8 @@ class ProximalGradient(_LeastSquaresLoss):
                 live = np.flatnonzero(~done)
                 with np.errstate(over="ignore", invalid="ignore"):
                     norms = np.linalg.norm(W_new[:, live], axis=0)
-                    opt[live] = prox_gradient_residual(q, penalty, W_new[:, live], step)
+                    # The penalty is vectorised over all m columns: evaluate them all.
+                    opt[live] = prox_gradient_residual(q, penalty, W_new, step)[live]
                 newly_blown = live[~(norms < limit)]
                 blown[newly_blown] = True
                 newly = live[(opt[live] <= self.tol) | blown[live]]
