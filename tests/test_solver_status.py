@@ -385,8 +385,10 @@ def test_a_resumed_sweep_runs_not_converged_cells_again(prefect_server, tmp_path
             "problem": {"plugin": "linear_regression", **DESIGNS["condition-1e3"]},
             "learner": {"plugin": "gradient_descent", "n_steps": 50},
             "penalty": {"plugin": "l2", "alpha": [1e-3, 10.0]}, "metrics": ["test_mse"]}
+    # α = 10: the default step 1/λ_max is above 2/(λ_max + α): diverged, a final status
     first = regsim.run_sweep(spec, out=tmp_path, progress=False)
-    assert first["counts"] == {"ok": 1, "error": 0, "diverged": 0, "not_converged": 1}
+    assert first["counts"] == {"ok": 0, "error": 0, "diverged": 1, "not_converged": 1}
     second = regsim.run_sweep(spec, out=tmp_path, progress=False)  # resume the same run
     assert second["run_dir"] == first["run_dir"]
-    assert second["n_run"] == 1  # the ok cell is kept, the not_converged one runs again
+    assert second["n_run"] == 1  # the diverged cell is kept, the not_converged one runs again
+    assert second["counts"] == first["counts"]  # stored once each
