@@ -105,13 +105,16 @@ class LeastSquares(_LeastSquaresLoss):
     With s = 0 and a singular H it returns the minimum-norm least-squares solution.
     ``optimality`` is the relative gradient residual ‖(H + sI)w − c‖ /
     (‖Hw‖ + ‖c‖ + s‖w‖) (:func:`gradient_residual`), rounding level (~d·eps)
-    for this backward-stable closed form; above ``tol`` the cell is
-    ``not_converged``.
+    for this backward-stable closed form; above ``tol`` (a class attribute,
+    1e-10) the cell is ``not_converged``. ``tol`` is not a spec parameter:
+    there is no iteration to trade for accuracy, and a new parameter would
+    change the ``cell_id`` of every stored least-squares cell.
     """
 
     name = "least_squares"
-    params = {"tol": Param(float, default=1e-10, gt=0,
-                           doc="relative gradient residual at which a fit is ok")}
+    params = {}
+    #: Relative gradient residual at which a fit is ok.
+    tol = 1e-10
     columns = {"optimality": "float"}
 
     @classmethod
