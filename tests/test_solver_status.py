@@ -392,3 +392,42 @@ def test_a_resumed_sweep_runs_not_converged_cells_again(prefect_server, tmp_path
     assert second["run_dir"] == first["run_dir"]
     assert second["n_run"] == 1  # the diverged cell is kept, the not_converged one runs again
     assert second["counts"] == first["counts"]  # stored once each
+
+
+# --------------------------------------------------------------------------- property
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@pytest.mark.parametrize("learner", ["lasso_path", "proximal_gradient"])
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(n=st.integers(2, 12), d=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
+       zero=st.integers(0, 4), log_scale=st.floats(-6, 0.5))
+def test_l1_status_agrees_with_brute_force_on_random_problems(learner, n, d, seed, zero, log_scale):
+    """Any design (n < d included), α = 0 (one draw in five) or 1e-6 to 3 times α_max:
+    ok means the optimum, not_converged means off it."""
+    scale = 0.0 if zero == 0 else 10.0 ** log_scale
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * np.geomspace(1, 30, d)  # uneven column scales
+    y = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)
+    data = regsim.Dataset(X, y, X[:1], y[:1])
+    Xc, yc = _centred(X, y)
+    alpha = scale * np.abs(Xc.T @ yc / n).max()
+    reg = get_registry()
+    fit = reg.get("learner", learner)().fit(data, reg.get("penalty", "l1")(alpha=np.array([alpha])),
+                                           np.random.default_rng(0))
+    w, status, opt = fit.W[:, 0], fit.status[0], fit.columns["optimality"][0]
+    w_oracle = oracle_weights("l1", alpha, X, y)
+    f0 = objective("l1", alpha, X, y, np.zeros(d))
+    excess = objective("l1", alpha, X, y, w) - objective("l1", alpha, X, y, w_oracle)
+    if status == "ok":
+        assert opt <= TOL and excess <= 1e-9 * max(f0, 1e-300)
+        if alpha > 0 or np.linalg.matrix_rank(Xc) == d:  # a unique optimum
+            assert rel_err(w, w_oracle) <= W_TOL
+        else:  # α = 0 with singular H: the minimum-norm least-squares solution
+            assert rel_err(w, np.linalg.pinv(Xc) @ yc) <= W_TOL
+    else:
+        assert status == "not_converged" and learner != "lasso_path" and opt > TOL
+        assert rel_err(w, w_oracle) > W_TOL and excess > 0
