@@ -370,16 +370,34 @@ class ProximalGradient(_LeastSquaresLoss):
         done = np.zeros(m, bool)
         blown = np.zeros(m, bool)
         limit = 1e8 * max(1.0, float(np.linalg.norm(q.w_star)))
+        with np.errstate(over="ignore", invalid="ignore"):  # blow-ups are caught below
+            W = self._iterate(q, penalty, step, W, Y, t, n_iter, opt, done, blown, limit)
+        converged = done & ~blown
+        status, message = _not_converged(
+            "relative proximal-gradient residual", opt, self.tol,
+            f"after {self.max_iter} iterations (raise max_iter, or loosen tol)")
+        bound = ("ε <= 1/λ_max" if self.accelerated else "ε < 2/λ_max") + \
+            f" = {(1 if self.accelerated else 2) / max(lam_max, 1e-300):.6g}"
+        for i in np.flatnonzero(blown):
+            status[i] = "diverged"
+            message[i] = (f"diverged at iteration {n_iter[i]}: |w| > {limit:.3g} with step "
+                          f"{step:g} (proximal gradient converges for {bound})")
+        opt[blown] = np.inf
+        return _linear_fit(data, W, status=status, message=message,
+                           columns={"n_iter": n_iter, "converged": converged, "optimality": opt})
+
+    def _iterate(self, q, penalty, step, W, Y, t, n_iter, opt, done, blown, limit):
+        """(F)ISTA until every column is done; fills ``n_iter``, ``opt``, ``done``,
+        ``blown`` in place and returns the weights."""
         for k in range(1, self.max_iter + 1):
             W_new = penalty.prox(Y - step * q.grad(Y), step)
             # Finished columns keep their weights (the momentum of the others goes on).
             W_new[:, done] = W[:, done]
             if k % _CHECK_EVERY == 0 or k == self.max_iter:
                 live = np.flatnonzero(~done)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    norms = np.linalg.norm(W_new[:, live], axis=0)
-                    # The penalty is vectorised over all m columns: evaluate them all.
-                    opt[live] = prox_gradient_residual(q, penalty, W_new, step)[live]
+                norms = np.linalg.norm(W_new[:, live], axis=0)
+                # The penalty is vectorised over all m columns: evaluate them all.
+                opt[live] = prox_gradient_residual(q, penalty, W_new, step)[live]
                 newly_blown = live[~(norms < limit)]
                 blown[newly_blown] = True
                 newly = live[(opt[live] <= self.tol) | blown[live]]
@@ -394,19 +412,7 @@ class ProximalGradient(_LeastSquaresLoss):
             W = W_new
             if done.all():
                 break
-        converged = done & ~blown
-        status, message = _not_converged(
-            "relative proximal-gradient residual", opt, self.tol,
-            f"after {self.max_iter} iterations (raise max_iter, or loosen tol)")
-        bound = ("ε <= 1/λ_max" if self.accelerated else "ε < 2/λ_max") + \
-            f" = {(1 if self.accelerated else 2) / max(lam_max, 1e-300):.6g}"
-        for i in np.flatnonzero(blown):
-            status[i] = "diverged"
-            message[i] = (f"diverged at iteration {n_iter[i]}: |w| > {limit:.3g} with step "
-                          f"{step:g} (proximal gradient converges for {bound})")
-        opt[blown] = np.inf
-        return _linear_fit(data, W, status=status, message=message,
-                           columns={"n_iter": n_iter, "converged": converged, "optimality": opt})
+        return W
 
 
 #: Iterations between two evaluations of the proximal-gradient residual (each

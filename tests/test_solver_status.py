@@ -30,6 +30,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import Lasso, Ridge
 
 import regsim
@@ -285,6 +287,19 @@ def test_proximal_gradient_stopped_early_is_not_converged_and_the_oracle_agrees(
     assert [r["status"] for r in run_cells(spec.cells, sweep="t", run_id="t")] == ["ok", "ok"]
 
 
+@pytest.mark.parametrize("accelerated, factor", [(True, 1.0), (False, 2.0)])
+def test_proximal_gradient_above_its_step_bound_is_diverged_with_that_bound(accelerated, factor):
+    spec = _spec({"plugin": "proximal_gradient", "accelerated": accelerated},
+                 "l1", DESIGNS["condition-1e3"], alphas=[1e-3])
+    lam = lambda_max(cell_data(spec.cells[0]).X_train)
+    spec = _spec({"plugin": "proximal_gradient", "accelerated": accelerated,
+                  "step": 3 / lam}, "l1", DESIGNS["condition-1e3"], alphas=[1e-3])
+    (row,) = run_cells(spec.cells, sweep="t", run_id="t")
+    assert row["status"] == "diverged" and row["optimality"] is None
+    sign = "<=" if accelerated else "<"
+    assert f"converges for ε {sign} {factor:g}/λ_max = {factor / lam:.6g})" in row["error"]
+
+
 def test_gradient_descent_short_of_the_optimum_is_not_converged():
     spec = _spec({"plugin": "gradient_descent", "n_steps": 50}, "l2",
                  DESIGNS["condition-1e3"], alphas=[1e-3])
@@ -395,10 +410,6 @@ def test_a_resumed_sweep_runs_not_converged_cells_again(prefect_server, tmp_path
 
 
 # --------------------------------------------------------------------------- property
-
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @pytest.mark.parametrize("learner", ["lasso_path", "proximal_gradient"])
