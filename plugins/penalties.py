@@ -25,6 +25,7 @@ class L2(Penalty):
     """
 
     name = "l2"
+    smooth = True
     params = {"alpha": Param(float, default=1.0, ge=0, path=True, doc="penalty strength α")}
 
     @property
@@ -58,6 +59,7 @@ class L1(Penalty):
     """
 
     name = "l1"
+    smooth = False  # |w| has a kink at 0: sub-gradient steps oscillate; use its prox
     params = {"alpha": Param(float, default=1.0, ge=0, path=True, doc="penalty strength α")}
 
     @property
@@ -92,6 +94,7 @@ class NoPenalty(Penalty):
     """
 
     name = "none"
+    smooth = True
     params = {}
     identically_zero = True
 
