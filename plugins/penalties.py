@@ -45,7 +45,8 @@ class L2(Penalty):
     def theory(self, quadratic: Quadratic):
         lam, Q = quadratic.eig
         alpha = np.atleast_1d(self.alpha)
-        factor = lam[:, None] / (lam[:, None] + alpha[None, :])  # (d, m) shrinkage factors
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where λ = α = 0, set below
+            factor = lam[:, None] / (lam[:, None] + alpha[None, :])  # (d, m) shrinkage factors
         factor = np.where(lam[:, None] > 0, factor, 0.0)  # 0/0: no curvature, no component
         return Q @ (factor * (Q.T @ quadratic.w_star)[:, None])
 
