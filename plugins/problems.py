@@ -34,6 +34,7 @@ class LinearRegression(Problem):
     """
 
     name = "linear_regression"
+    task = "regression"
     params = {
         "n_train": Param(int, default=200, ge=2, doc="training rows"),
         "n_test": Param(int, default=1000, ge=1, doc="test rows"),
@@ -95,6 +96,7 @@ class CsvProblem(Problem):
     """
 
     name = "csv"
+    task_param = "task"
     params = {
         "path": Param(str, doc="CSV file (header row required)"),
         "target": Param(str, doc="name of the target column"),
@@ -152,6 +154,7 @@ class SoftmaxClassification(Problem):
     """
 
     name = "softmax_classification"
+    task = "classification"
     params = {
         "n_train": Param(int, default=200, ge=2, doc="training rows"),
         "n_test": Param(int, default=1000, ge=1, doc="test rows"),

@@ -643,7 +643,8 @@ def _seeds(value: Any) -> range | list[int]:
         if value < 1:
             raise SpecError(f"seeds: must be >= 1, got {brief(value)}")
         if value > MAX_CELLS:
-            raise SpecError(f"spec: {value:,} seeds, more cells than the limit of {MAX_CELLS:,}")
+            raise SpecError(f"seeds: {value:,} seeds give more cells than the limit of {MAX_CELLS:,}; "
+                            f"split the study into several sweeps")
         return range(value)
     if isinstance(value, list) and value and all(
         isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= INT64_MAX for s in value
