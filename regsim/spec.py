@@ -38,7 +38,7 @@ import numpy as np
 import yaml
 
 from .components import Component
-from .params import INT64_MAX, Param, SpecError, brief, key_text, validate_params
+from .params import INT64_MAX, Param, SpecError, _yaml11_number, brief, key_text, validate_params
 from .registry import Registry, get_registry
 
 __all__ = ["Spec", "Cell", "SpecPlan", "load_spec", "plan_spec", "SLOTS", "canonical_json",
@@ -60,8 +60,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_CELLS = 10_000_000
 #: Most points one ``logspace``/``linspace`` axis may have.
 MAX_AXIS_POINTS = 100_000
-#: Largest spec file read.
-MAX_SPEC_BYTES = 1 << 20
+#: Largest spec file read (specs are a few hundred bytes; PyYAML's pure-Python scanner,
+#: needed for the limits below, reads about a megabyte in several seconds).
+MAX_SPEC_BYTES = 64 * 1024
 #: Most YAML nodes a spec may have once its aliases are expanded ("billion laughs").
 MAX_YAML_NODES = 100_000
 #: Deepest YAML nesting read.
@@ -175,6 +176,13 @@ class _BoundedLoader(yaml.SafeLoader):
 
     depth = 0
 
+    def fetch_flow_collection_start(self, TokenClass):
+        # the scanner's work per token grows with the flow level: stop before it is quadratic
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise SpecError(f"spec: nested deeper than {MAX_YAML_DEPTH} levels at line "
+                            f"{self.get_mark().line + 1}")
+        return super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent, index):
         self.depth += 1
         try:
@@ -229,8 +237,9 @@ def read_yaml(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise SpecError(f"spec: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
                         f"{exc.start}); save the file as UTF-8 (in {path})") from None
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # reads the stream at once: may raise a ReaderError
         node = loader.get_single_node()
         if node is None:
             return None
@@ -248,7 +257,8 @@ def read_yaml(path: str | Path) -> Any:
         raise SpecError(f"invalid YAML in {path}: {_one_line(str(exc)) or type(exc).__name__}") \
             from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -698,6 +708,8 @@ def _axis_values(where: str, param: Param, value: Any) -> list | None:
             raise SpecError(f"{where}: must be a single {param.describe()}, a list of them (an axis), "
                             f"{{logspace: [lo, hi, n]}} or {{linspace: [lo, hi, n]}}; got {brief(value)}")
         kind, args = next(iter(value.items()))
+        if isinstance(args, list):
+            args = [_yaml11_number(a) for a in args]  # YAML 1.1 reads 1e9 as a string
         unit = "powers of ten: 10**lo .. 10**hi" if kind == "logspace" else "lo .. hi"
         if (not isinstance(args, list) or len(args) != 3
                 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
@@ -709,7 +721,8 @@ def _axis_values(where: str, param: Param, value: Any) -> list | None:
         if n > MAX_AXIS_POINTS:
             raise SpecError(f"{where}.{kind}: at most {MAX_AXIS_POINTS:,} points per axis, "
                             f"got n={brief(n)}")
-        grid = np.logspace(lo, hi, int(n)) if kind == "logspace" else np.linspace(lo, hi, int(n))
+        with np.errstate(over="ignore"):
+            grid = np.logspace(lo, hi, int(n)) if kind == "logspace" else np.linspace(lo, hi, int(n))
         if not np.all(np.isfinite(grid)):
             raise SpecError(f"{where}.{kind}: the points overflow to infinity ({unit}), "
                             f"got {brief(args)}")
