@@ -103,9 +103,10 @@ class Param:
     doc : str
         One line for ``regsim plugins`` and error messages.
     item : Param, optional
-        For ``list`` parameters: the schema of every element, e.g.
-        ``Param(list, item=Param(int, ge=1), min_len=1)`` for layer sizes. Without it
-        elements are finite floats.
+        For ``list`` parameters: the ``int`` or ``float`` schema every element is
+        checked against, e.g. ``Param(list, item=Param(int, ge=1), min_len=1)`` for
+        layer sizes. Elements are kept as floats either way (list columns are
+        ``list<double>``; cell ids hash them). Without it elements are finite floats.
     min_len, max_len : int, optional
         For ``list`` parameters: bounds on the number of elements.
     """
@@ -181,7 +182,9 @@ class Param:
                     raise SpecError(f"{key}: must have {words} {bound} element"
                                     f"{'s' * (bound != 1)} ({self.describe()}), got {brief(value)}")
             if self.item is not None:
-                return [self.item.check(f"{key}[{i}]", v) for i, v in enumerate(value)]
+                # checked as the item type, kept as floats: list columns are list<double> and
+                # cell ids of stored results hash the floats
+                return [float(self.item.check(f"{key}[{i}]", v)) for i, v in enumerate(value)]
             return [self._number(f"{key}[{i}]", v) for i, v in enumerate(value)]
         if isinstance(value, (list, tuple, dict)):
             raise SpecError(

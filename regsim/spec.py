@@ -829,9 +829,6 @@ def _check_compatibility(names: dict[str, tuple], registry: Registry) -> None:
     problem, task = names["problem"]
     learner, penalty = names["learner"][0], names["penalty"][0]
     learner_cls = registry.get("learner", learner)
-    if task is not None and task not in learner_cls.tasks:
-        raise SpecError(f"learner: {learner!r} cannot learn problem {problem!r}: the learner "
-                        f"handles {_tasks_text(learner_cls.tasks)}, the problem produces {task}")
     reason = learner_cls.accepts(registry.get("penalty", penalty))
     if reason:
         raise SpecError(f"learner: {learner!r} cannot fit penalty {penalty!r}: {reason} "
@@ -839,35 +836,36 @@ def _check_compatibility(names: dict[str, tuple], registry: Registry) -> None:
     ens, strat = names["ensembler"][0], names["inference"][0]
     if strat is not None and ens is None:
         raise SpecError("inference: an inference strategy needs an ensembler; add 'ensembler: {plugin: ...}'")
-    if ens is None:
+    ens_cls = None if ens is None else registry.get("ensembler", ens)
+    if ens_cls is not None:
+        reason = ens_cls.accepts_learner(learner_cls)
+        if reason:
+            raise SpecError(f"ensembler: {ens!r} cannot build on learner {learner!r}: {reason}")
+    if task is not None and task not in learner_cls.tasks:
+        raise SpecError(f"learner: {learner!r} cannot learn problem {problem!r}: the learner "
+                        f"handles {_tasks_text(learner_cls.tasks)}, the problem produces {task}")
+    if ens_cls is None:
         return
-    ens_cls = registry.get("ensembler", ens)
     ens_tasks = getattr(ens_cls, "tasks", None)
     if task is not None and ens_tasks is not None and task not in ens_tasks:
         raise SpecError(f"ensembler: {ens!r} cannot build on problem {problem!r}: the ensembler "
                         f"handles {_tasks_text(ens_tasks)}, the problem produces {task}")
-    reason = ens_cls.accepts_learner(learner_cls)
-    if reason:
-        raise SpecError(f"ensembler: {ens!r} cannot build on learner {learner!r}: {reason}")
     produces = ens_cls.produces
-
-    def fits(n):
-        cls = registry.get("inference", n)
-        return produces in cls.accepts and (task is None or task in cls.tasks)
-
-    compatible = sorted(n for n in registry.names("inference") if fits(n))
+    combining = sorted(n for n in registry.names("inference")
+                       if produces in registry.get("inference", n).accepts)
+    fitting = [n for n in combining if task is None or task in registry.get("inference", n).tasks]
     if strat is None:
         raise SpecError(f"inference: ensembler {ens!r} needs an inference strategy; "
-                        f"compatible: {', '.join(compatible) or '(none installed)'}")
+                        f"compatible: {', '.join(fitting) or '(none installed)'}")
     strat_cls = registry.get("inference", strat)
     if produces not in strat_cls.accepts:
         raise SpecError(f"inference: {strat!r} cannot combine {produces!r} ensembles "
                         f"(from ensembler {ens!r}); it accepts {', '.join(strat_cls.accepts) or 'none'}; "
-                        f"compatible: {', '.join(compatible) or '(none)'}")
+                        f"compatible: {', '.join(combining) or '(none)'}")
     if task is not None and task not in strat_cls.tasks:
         raise SpecError(f"inference: {strat!r} cannot predict for problem {problem!r}: the strategy "
                         f"handles {_tasks_text(strat_cls.tasks)}, the problem produces {task}; "
-                        f"compatible: {', '.join(compatible) or '(none)'}")
+                        f"compatible: {', '.join(fitting) or '(none)'}")
 
 
 def _check_metrics(metrics: list[str], listed: bool, tasks: set, registry: Registry) -> None:
