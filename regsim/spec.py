@@ -316,6 +316,10 @@ class _Alternative:
             self.fixed.get(task_param)]
         return {self.cls.task_for({task_param: v}) for v in values}
 
+    def n_unbatched(self) -> int:
+        """Distinct configurations without path parameters (the values of an axis are distinct)."""
+        return math.prod(len(v) for k, v in self.axes.items() if not self.cls.params[k].path)
+
     def unbatched(self, cap: int) -> set | None:
         """Distinct configurations without path parameters (canonical text), or None past ``cap``."""
         keep = [k for k, values in self.axes.items() if not self.cls.params[k].path]
@@ -345,6 +349,9 @@ class _Absent:
     def unbatched(self, cap: int) -> set:
         return {"null"}
 
+    def n_unbatched(self) -> int:
+        return 1
+
 
 class _SlotAxis:
     """A slot's alternatives one after the other: ``{slot: config}`` per entry."""
@@ -364,6 +371,9 @@ class _SlotAxis:
         return [{self.slot: (alt.plugin, task)} for alt in self.alternatives for task in alt.tasks()]
 
     def unbatched(self, cap: int) -> int | None:
+        plugins = [alt.plugin for alt in self.alternatives]
+        if len(set(plugins)) == len(plugins):  # different plugins never share a group
+            return sum(alt.n_unbatched() for alt in self.alternatives)
         seen: set = set()
         for alt in self.alternatives:
             keys = alt.unbatched(cap)
@@ -401,6 +411,11 @@ class _SlotZipAxis:
         return out
 
     def unbatched(self, cap: int) -> int | None:
+        blocks = [tuple(self.alternatives[s][b].plugin for s in self.slots)
+                  for b in range(len(self.block_sizes))]
+        if len(set(blocks)) == len(blocks):
+            return sum(math.prod(self.alternatives[s][b].n_unbatched() for s in self.slots)
+                       for b in range(len(blocks)))
         seen: set = set()
         for b in range(len(self.block_sizes)):
             parts = [self.alternatives[s][b].unbatched(cap) for s in self.slots]

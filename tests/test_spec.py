@@ -340,7 +340,12 @@ def test_time_budget_must_be_finite_and_positive(capsys):
        "learner": [{"plugin": "least_squares"}, {"plugin": "proximal_gradient",
                                                  "max_iter": [10, 20]}],
        "zip": [["problem.n_train", "problem.noise"], ["learner", "penalty"]]},
-], ids=lambda s: s.stem if isinstance(s, Path) else "zips")
+    {**BASE, "seeds": 2,
+     "problem": [{"plugin": "linear_regression", "n_train": [50, 60], "noise": 0.5},
+                 {"plugin": "linear_regression", "n_train": 50, "noise": 0.1}],
+     "penalty": [{"plugin": "l2", "alpha": [0.1, 1.0]}, {"plugin": "l2", "alpha": 0.5}],
+     "ensembler": {"plugin": "bagging", "k": [2, 3]}, "inference": {"plugin": "arithmetic_mean"}},
+], ids=lambda s: s.stem if isinstance(s, Path) else "zips" if "zip" in s else "same-plugin-lists")
 def test_the_plan_counts_what_expansion_builds(spec):
     """The counted cells and groups equal those of the built list (the oracle), in order."""
     plan = regsim.spec.plan_spec(spec)
