@@ -195,6 +195,27 @@ class _BoundedLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
+def _bounded_loader(text: str):
+    """A safe loader for ``text`` whose nesting is known to be within :data:`MAX_YAML_DEPTH`.
+
+    With libyaml, a first pass over the events (no recursion, C speed) checks the
+    depth, then libyaml composes; PyYAML's pure-Python loader, which checks as it
+    goes, is about fifty times slower and only used where libyaml is missing.
+    """
+    if not getattr(yaml, "__with_libyaml__", False):
+        return _BoundedLoader(text)
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise SpecError(f"spec: nested deeper than {MAX_YAML_DEPTH} levels at line "
+                                f"{event.start_mark.line + 1}")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return yaml.CSafeLoader(text)
+
+
 def _expanded_size(node: yaml.Node, memo: dict) -> int:
     """Nodes of ``node`` with every alias expanded, computed once per node (memoised)."""
     key = id(node)
@@ -239,7 +260,7 @@ def read_yaml(path: str | Path) -> Any:
                         f"{exc.start}); save the file as UTF-8 (in {path})") from None
     loader = None
     try:
-        loader = _BoundedLoader(text)  # reads the stream at once: may raise a ReaderError
+        loader = _bounded_loader(text)  # reads the stream at once: may raise a ReaderError
         node = loader.get_single_node()
         if node is None:
             return None
@@ -484,14 +505,18 @@ class SpecPlan:
             alternatives = value if isinstance(value, list) else [value]
             if not alternatives:
                 raise SpecError(f"{slot}: an empty list; give at least one component")
-            per_alt[slot] = [
-                _alternative(f"{slot}[{i}]" if isinstance(value, list) else slot, slot, kind, alt,
-                             registry, zipped, zip_axes, allow_zip=not isinstance(value, list))
-                for i, alt in enumerate(alternatives)
-            ]
+            built: dict[int, _Alternative] = {}  # YAML aliases repeat one object: build it once
+            per_alt[slot] = []
+            for i, alt in enumerate(alternatives):
+                if id(alt) not in built:
+                    built[id(alt)] = _alternative(
+                        f"{slot}[{i}]" if isinstance(value, list) else slot, slot, kind, alt,
+                        registry, zipped, zip_axes, allow_zip=not isinstance(value, list))
+                per_alt[slot].append(built[id(alt)])
             if not isinstance(value, list) and any(p.startswith(slot + ".") for p in zipped):
                 self.zip_classes[slot] = per_alt[slot][0].cls
-            _check_overlap(slot, per_alt[slot])
+            if not any(slot in group for group in slot_zips):  # zipped lists: per entry, below
+                _check_overlap(slot, per_alt[slot])
         missing = zipped - set(zip_axes)
         if missing:
             raise SpecError(f"zip: {sorted(missing)[0]} is not an axis of a single component")
@@ -576,7 +601,8 @@ class SpecPlan:
 
     def _capability_combinations(self) -> list[dict]:
         """Distinct ``{slot: (plugin, task)}`` over the spec (task only for the problem)."""
-        options = [axis.capabilities() for axis in self.axes]
+        options = [list({tuple(sorted(o.items())): o for o in axis.capabilities()}.values())
+                   for axis in self.axes]
         seen, out = set(), []
         for combo in itertools.product(*options):
             merged = {}
@@ -801,17 +827,60 @@ def _alternative(where: str, slot: str, kind: str, value: Any, registry: Registr
     return alt
 
 
+#: Configurations enumerated to find a repeated one among same-plugin alternatives.
+_OVERLAP_ENUMERATION = 200_000
+
+
+def _first_repeat(entries: list, sizes: list[int], configs) -> tuple[int, int] | None:
+    """Indices ``(i, j)`` of two entries that share a configuration, or None.
+
+    ``configs(i)`` yields entry ``i``'s configurations as canonical text. Small
+    sets are enumerated into a hash set (linear); large ones, which a 64 KiB
+    spec can only give with few entries, are compared pairwise by value sets.
+    """
+    if sum(sizes) <= _OVERLAP_ENUMERATION:
+        seen: dict[str, int] = {}
+        for i in range(len(entries)):
+            for text in configs(i):
+                j = seen.setdefault(text, i)
+                if j != i:
+                    return j, i
+        return None
+    for i, j in itertools.combinations(range(len(entries)), 2):
+        if entries[i](entries[j]):
+            return i, j
+    return None
+
+
 def _check_overlap(slot: str, alternatives: list) -> None:
     """Two components of one slot list must not give a configuration in common."""
-    by_plugin: dict[str, list[tuple[int, Any]]] = {}
+    if len(alternatives) < 2:
+        return
+    by_plugin: dict[str, list[int]] = {}
     for i, alt in enumerate(alternatives):
-        by_plugin.setdefault(alt.plugin, []).append((i, alt))
-    for same in by_plugin.values():
-        for (i, a), (j, b) in itertools.combinations(same, 2):
-            if _overlap(a, b):
-                raise SpecError(f"{slot}[{j}]: gives a component that {slot}[{i}] gives too "
-                                f"({a.plugin}), so the axes give the same cell twice; remove the "
-                                f"repeated value from its list")
+        by_plugin.setdefault(alt.plugin, []).append(i)
+    for idx in by_plugin.values():
+        if len(idx) < 2:
+            continue
+        alts = [alternatives[i] for i in idx]
+        repeat = _first_repeat(
+            [_Comparable(a) for a in alts], [len(a) for a in alts],
+            lambda k: (_canon(alts[k].config(i)) for i in range(len(alts[k]))))
+        if repeat:
+            i, j = idx[repeat[0]], idx[repeat[1]]
+            raise SpecError(f"{slot}[{j}]: gives a component that {slot}[{i}] gives too "
+                            f"({alternatives[i].plugin}), so the axes give the same cell twice; "
+                            f"remove the repeated value from its list")
+
+
+class _Comparable:
+    """An alternative (or a tuple of them) callable on another: do they share a configuration?"""
+
+    def __init__(self, *alts):
+        self.alts = alts
+
+    def __call__(self, other: "_Comparable") -> bool:
+        return all(a.plugin == b.plugin and _overlap(a, b) for a, b in zip(self.alts, other.alts))
 
 
 def _overlap(a, b) -> bool:
@@ -824,11 +893,17 @@ def _overlap(a, b) -> bool:
 
 def _check_zip_overlap(group: list[str], per_alt: dict) -> None:
     n = len(per_alt[group[0]])
-    for i, j in itertools.combinations(range(n), 2):
-        if all(per_alt[s][i].plugin == per_alt[s][j].plugin and _overlap(per_alt[s][i], per_alt[s][j])
-               for s in group):
-            raise SpecError(f"zip: entries {i} and {j} of {', '.join(group)} give the same cell "
-                            f"twice; remove the repeated value from its list")
+    blocks = [tuple(per_alt[s][i] for s in group) for i in range(n)]
+    sizes = [math.prod(len(a) for a in block) for block in blocks]
+
+    def configs(i):
+        for combo in itertools.product(*(range(len(a)) for a in blocks[i])):
+            yield _canon([a.config(k) for a, k in zip(blocks[i], combo)])
+
+    repeat = _first_repeat([_Comparable(*block) for block in blocks], sizes, configs)
+    if repeat:
+        raise SpecError(f"zip: entries {repeat[0]} and {repeat[1]} of {', '.join(group)} give the "
+                        f"same cell twice; remove the repeated value from its list")
 
 
 def _tasks_text(tasks) -> str:

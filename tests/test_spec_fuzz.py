@@ -110,18 +110,26 @@ def mutated_specs(draw) -> bytes:
 
 
 def _validate_in_process(path: Path):
-    out, err = io.StringIO(), io.StringIO()
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
+    """(exit code, stderr, seconds untraced, peak bytes of a second run under tracemalloc)."""
+    def run():
+        out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(["validate", str(path)])
             except SystemExit as exc:
                 code = exc.code
-        return code, err.getvalue(), time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+        return code, err.getvalue()
+
+    start = time.perf_counter()
+    code, err = run()
+    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        run()
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    return code, err, seconds, peak
 
 
 @settings(max_examples=150, deadline=None, derandomize=True,
