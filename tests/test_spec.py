@@ -403,3 +403,21 @@ def test_long_component_lists_are_checked_in_bounded_time(tmp_path, label, text,
     code, out, err, seconds, peak = _validate(path, "--show", "1")
     assert expect in out + err
     assert seconds < 5.0 and peak < 100e6, (seconds, peak)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"name: x\nproblem: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than 64"),
+    (b"name: x\nproblem:\n" + b"".join(b"  " * i + b"- \n" for i in range(1, 90)), "nested deeper"),
+    (BILLION_LAUGHS.encode(), "once YAML aliases are expanded"),
+])
+def test_the_pure_python_loader_has_the_same_bounds(tmp_path, monkeypatch, content, fragment):
+    """Without libyaml, PyYAML's own loader is used; it checks nesting as it composes."""
+    import yaml
+
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError, match=fragment):
+        regsim.spec.read_yaml(path)
+    path.write_text("name: x\nseeds: [1, 2]\n")
+    assert regsim.spec.read_yaml(path) == {"name": "x", "seeds": [1, 2]}
