@@ -42,7 +42,7 @@ from .params import INT64_MAX, Param, SpecError, _yaml11_number, brief, key_text
 from .registry import Registry, get_registry
 
 __all__ = ["Spec", "Cell", "SpecPlan", "load_spec", "plan_spec", "SLOTS", "canonical_json",
-           "MAX_CELLS", "MAX_AXIS_POINTS", "MAX_SPEC_BYTES", "MAX_NAME_BYTES"]
+           "MAX_CELLS", "VALIDATE_CELL_CHECKS", "MAX_AXIS_POINTS", "MAX_SPEC_BYTES", "MAX_NAME_BYTES"]
 
 #: spec key -> component kind; the order is the order of result columns
 SLOTS = {
@@ -69,6 +69,8 @@ MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 64
 #: Longest sweep ``name``: a directory name (NAME_MAX is 255 bytes) with room for suffixes.
 MAX_NAME_BYTES = 200
+#: Combinations whose per-cell limits (``check_cell``) ``regsim validate`` checks (about a second).
+VALIDATE_CELL_CHECKS = 50_000
 #: Most distinct batched groups counted per axis before the count is given up as too costly.
 _GROUP_COUNT_CAP = 100_000
 
@@ -575,8 +577,15 @@ class SpecPlan:
 
     # ------------------------------------------------------------------ checks
 
-    def check(self) -> None:
-        """Cell limit, capabilities of every combination, per-cell limits; raise SpecError."""
+    def check(self, max_cell_checks: int | None = None) -> bool:
+        """Cell limit, capabilities of every combination, per-cell limits; raise SpecError.
+
+        Per-cell limits (``check_cell`` of components that define one) need each
+        combination of components; ``max_cell_checks`` bounds how many are checked
+        (``regsim validate`` checks the first :data:`VALIDATE_CELL_CHECKS`; the
+        sweep checks all when it builds its cells). A spec whose every cell fails
+        fails on the first. Returns whether every combination was checked.
+        """
         if self.n_cells > MAX_CELLS:
             raise SpecError(f"spec: {self.n_cells:,} cells, more than the limit of {MAX_CELLS:,} "
                             f"({self.n_points:,} combinations x {len(self.seeds):,} seeds); split "
@@ -589,7 +598,10 @@ class SpecPlan:
         overriding = [slot for slot, alts in self.per_alt.items()
                       if any(a.cls is not None and _overrides_check_cell(a.cls) for a in alts)]
         if overriding:
-            for components in self.iter_components():
+            combinations = self.iter_components()
+            if max_cell_checks is not None and self.n_points > max_cell_checks:
+                combinations = itertools.islice(combinations, max_cell_checks)
+            for components in combinations:
                 for slot in overriding:
                     comp = components[slot]
                     if comp is None:
@@ -598,6 +610,8 @@ class SpecPlan:
                     reason = cls.check_cell(components)
                     if reason:
                         raise SpecError(f"{slot}: {comp['plugin']!r}: {reason}")
+            return max_cell_checks is None or self.n_points <= max_cell_checks
+        return True
 
     def _capability_combinations(self) -> list[dict]:
         """Distinct ``{slot: (plugin, task)}`` over the spec (task only for the problem)."""

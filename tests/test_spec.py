@@ -421,3 +421,23 @@ def test_the_pure_python_loader_has_the_same_bounds(tmp_path, monkeypatch, conte
         regsim.spec.read_yaml(path)
     path.write_text("name: x\nseeds: [1, 2]\n")
     assert regsim.spec.read_yaml(path) == {"name": "x", "seeds": [1, 2]}
+
+
+def test_validate_checks_per_cell_limits_on_a_bounded_prefix_and_the_sweep_checks_all(
+        tmp_path, monkeypatch):
+    """``check_cell`` (here: the exact dropout strategies' 2^k limit) needs each combination;
+    validate checks the first VALIDATE_CELL_CHECKS and says so, load_spec checks every one."""
+    monkeypatch.setattr(regsim.spec, "VALIDATE_CELL_CHECKS", 200)  # 50,000 takes about a second
+    path = tmp_path / "exact.yaml"
+    path.write_text("name: exact\nproblem: {plugin: softmax_classification, n_features: [3, 30]}\n"
+                    "learner: {plugin: softmax_regression}\n"
+                    "penalty: {plugin: l2, alpha: {logspace: [-3, 3, 300]}}\n"
+                    "ensembler: {plugin: dropout}\ninference: {plugin: exact_arithmetic}\n")
+    code, out, err, seconds, peak = _validate(path, "--show", "1")
+    assert code == 0, err
+    assert "checked for the first 200 of 600 combinations" in out
+    with pytest.raises(SpecError, match=r"inference: 'exact_arithmetic': .*k=30 droppable units"):
+        regsim.load_spec(path)
+    path.write_text(path.read_text().replace("n_features: [3, 30]", "n_features: [30, 3]"))
+    code, out, err, seconds, peak = _validate(path)
+    assert code == 2 and "k=30 droppable units" in err  # the first combination fails: refused
