@@ -35,6 +35,7 @@ class LinearRegression(Problem):
     """
 
     name = "linear_regression"
+    task = "regression"
     params = {
         "n_train": Param(int, default=200, ge=2, doc="training rows"),
         "n_test": Param(int, default=1000, ge=1, doc="test rows"),
@@ -143,6 +144,7 @@ class CsvProblem(Problem):
     """
 
     name = "csv"
+    task_param = "task"
     params = {
         "path": Param(str, doc="CSV file (header row required)"),
         "target": Param(str, doc="name of the target column"),
@@ -307,6 +309,7 @@ class SoftmaxClassification(Problem):
     """
 
     name = "softmax_classification"
+    task = "classification"
     params = {
         "n_train": Param(int, default=200, ge=2, doc="training rows"),
         "n_test": Param(int, default=1000, ge=1, doc="test rows"),
