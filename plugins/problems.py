@@ -56,6 +56,9 @@ class LinearRegression(Problem):
     @classmethod
     def check_cell(cls, components):
         problem = components["problem"]
+        if problem.get("design") == "orthogonal" and problem["n_train"] <= problem["n_features"]:
+            return (f"n_train: the orthogonal design needs n_train > n_features "
+                    f"({problem['n_features']}), got {problem['n_train']}")
         h = problem.get("h_diag")
         if h is None:
             return None

@@ -65,7 +65,7 @@ def _with(path, value, **top):
      ["learner", "'least_squares'", "cannot fit penalty 'l1'", "proximal_gradient"]),
     (_with(["learner"], [{"plugin": "least_squares"}, {"plugin": "lasso_path"}]),
      ["'lasso_path' cannot fit penalty 'l2'", "zip: [[learner, penalty]]"]),
-    (_with(["metrics"], ["test_mse", "r2"]), ["metrics[1]", "'r2'", "installed:", "test_mse"]),
+    (_with(["metrics"], ["test_mse", "r_squared"]), ["metrics[1]", "'r_squared'", "installed:", "test_mse"]),
     (_with(["seeds"], 0), ["seeds", ">= 1", "0"]),
     (_with(["penalty"], "l2"), ["penalty", "plugin: NAME", "installed: ", " l1, l2", "'l2'"]),
     (_with(["penalty", "alpha"], [0.1, 0.2, 0.1]),
@@ -150,9 +150,12 @@ def test_cell_ids_are_digests_of_the_canonical_parameters_and_seed(example):
 
 
 def test_cell_ids_do_not_change_between_versions():
-    # stored results are resumed by cell_id: this value was computed by regsim 0.1's spec code
+    # Stored results are resumed by cell_id, so the hash must not drift with refactoring.
+    # Every parameter's value is part of the id, defaults included: a component that gains
+    # a parameter gives new ids on purpose (linear_regression gained h_diag; the value
+    # before was 91b359f00deecde7 / 14ff25ad33352084). Change this pin only for such a reason.
     cell = regsim.load_spec(BASE).cells[0]
-    assert (cell.cell_id, cell.group) == ("91b359f00deecde7", "14ff25ad33352084")
+    assert (cell.cell_id, cell.group) == ("56c600d1001eee13", "f7ecc6455719b750")
 
 
 def test_cell_ids_are_stable_under_key_order():
