@@ -83,9 +83,14 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
 
     kind = "dask" if dask_address else runner
     with sweep_server(kind):
-        return sweep(spec=raw, out=str(out), chunk_size=chunk_size, progress=progress,
-                     rerun=rerun, time_budget_s=time_budget_s, runner=kind, workers=workers,
-                     dask_address=dask_address)
+        state = sweep(spec=raw, out=str(out), chunk_size=chunk_size, progress=progress,
+                      rerun=rerun, time_budget_s=time_budget_s, runner=kind, workers=workers,
+                      dask_address=dask_address, return_state=True)
+    # A flow run Failed because cells errored still carries the summary as its data.
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def open_results(path: str | Path) -> pd.DataFrame:
