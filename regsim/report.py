@@ -30,7 +30,7 @@ from .registry import Registry, get_registry
 from .runner import STATUSES
 from .store import MANIFEST, read_results
 
-__all__ = ["write_report", "summary_table", "figure_row", "save_figure", "FigureDisplay",
+__all__ = ["write_report", "metric_summary", "metric_columns", "parameter_columns", "summary_table", "figure_row", "save_figure", "FigureDisplay",
            "projector_style", "legend_outside", "select_runs", "read_selected",
            "missing_columns", "PLOT_ORDER", "DEFAULT_REPORT_DIR"]
 
@@ -204,9 +204,77 @@ def summary_table(df):
     counts = df.groupby(["sweep", "run_id", "status"]).size().unstack("status", fill_value=0)
     statuses = list(STATUSES) + sorted(set(counts.columns) - set(STATUSES))
     counts = counts.reindex(columns=statuses, fill_value=0)
+    counts.columns.name = None
     counts.insert(0, "cells", counts[statuses].sum(axis=1))
     counts["wall_s"] = df.groupby(["sweep", "run_id"])["wall_s"].sum()
     return counts.reset_index()
+
+
+#: Columns that describe a cell's bookkeeping, never a parameter or a metric.
+BOOKKEEPING = ("sweep", "run_id", "cell_id", "seed", "status", "error", "wall_s")
+#: Component slots of a spec (their plugin names are columns; parameters are ``slot.param``).
+SLOTS = ("problem", "learner", "penalty", "ensembler", "inference")
+#: A varying parameter with more values than this is an axis to summarise over, not a group.
+MAX_GROUP_VALUES = 8
+
+
+def parameter_columns(df) -> list[str]:
+    """Component and ``<component>.<param>`` columns of ``df``."""
+    return [c for c in df.columns if c in SLOTS or c.split(".", 1)[0] in SLOTS and "." in c]
+
+
+def metric_columns(df) -> list[str]:
+    """Numeric result columns with at least one value (metrics and theory columns)."""
+    import pandas as pd
+
+    params = set(parameter_columns(df))
+    return [c for c in df.columns if c not in params and c not in BOOKKEEPING
+            and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+            and df[c].notna().any()]
+
+
+def varying(df, columns) -> tuple[list[str], list[str]]:
+    """``(group_by, summarised_over)``: the columns of ``columns`` that take more than one
+    value in ``df``, split at :data:`MAX_GROUP_VALUES` distinct values."""
+    group, over = [], []
+    for c in columns:
+        n = df[c].astype(str).nunique(dropna=False)
+        if n > 1:
+            (group if n <= MAX_GROUP_VALUES else over).append(c)
+    return group, over
+
+
+def _hashable(value):
+    """List parameters (``learner.hidden: [12]``) as text, so they can be group keys."""
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        return str(list(value))
+    return value
+
+
+def metric_summary(df):
+    """Median of every metric present over the ``ok`` cells, grouped by the parameters that
+    vary (with at most :data:`MAX_GROUP_VALUES` values). Returns ``(table, group_by, over)``."""
+    ok = df[df["status"] == "ok"]
+    metrics = metric_columns(ok)
+    if not metrics or not len(ok):
+        return None, [], []
+    group, over = varying(ok, parameter_columns(ok))
+    # a parameter that moves with one already kept (zip groups) adds no rows: leave it out
+    text = ok[group].apply(lambda col: col.map(lambda v: str(_hashable(v))))
+    kept, n_combos = [], 1
+    for c in group:
+        n = len(text[kept + [c]].drop_duplicates())
+        if n > n_combos:
+            kept.append(c)
+            n_combos = n
+    group = kept
+    if not group:
+        return ok[metrics].median().to_frame("median").T, group, over
+    keys = ok[group].apply(lambda col: col.map(_hashable) if col.dtype == object else col)
+    grouped = ok[metrics].groupby([keys[c] for c in group], dropna=False)
+    table = grouped.median()
+    table.insert(0, "cells", grouped.size())
+    return table, group, over
 
 
 def _manifests(df, root: Path) -> list[dict[str, Any]]:
