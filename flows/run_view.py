@@ -67,6 +67,26 @@ def task_run_name(parameters: dict[str, Any]) -> str:
     return describe_chunk(parameters["chunk"])
 
 
+#: Prefix of the key-value metadata regsim writes into every Parquet part.
+METADATA_PREFIX = "regsim."
+
+
+def part_metadata(run_dir: str | Path) -> dict[str, str]:
+    """Key-value metadata for a Parquet part of ``run_dir``, from the run's manifest:
+    ``regsim.sweep``, ``regsim.run_id``, ``regsim.spec_hash`` and ``regsim.versions``
+    (JSON), so a part describes itself once copied out of its run directory."""
+    import json
+
+    from regsim.store import read_manifest
+
+    manifest = read_manifest(run_dir)
+    return {f"{METADATA_PREFIX}sweep": str(manifest.get("sweep", "")),
+            f"{METADATA_PREFIX}run_id": str(manifest.get("run_id", "")),
+            f"{METADATA_PREFIX}spec_hash": str(manifest.get("spec_hash", "")),
+            f"{METADATA_PREFIX}versions": json.dumps(manifest.get("versions", {}),
+                                                     sort_keys=True)}
+
+
 def in_flow_run() -> bool:
     from prefect.context import FlowRunContext
 

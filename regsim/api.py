@@ -93,6 +93,14 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
     return result
 
 
-def open_results(path: str | Path) -> pd.DataFrame:
-    """All rows under ``path`` (a run directory, a sweep directory or the store)."""
-    return read_results(path)
+def open_results(path: str | Path, run: str | None = None) -> pd.DataFrame:
+    """All rows under ``path`` (a run directory, a sweep directory or the store).
+
+    ``run="latest"`` keeps the newest run of each sweep under ``path``; any other
+    string keeps the run with that id (``regsim.report.select_runs``).
+    """
+    if run is None:
+        return read_results(path)
+    from .report import read_selected
+
+    return read_selected(path, run)
