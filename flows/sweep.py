@@ -27,7 +27,13 @@ from prefect.futures import as_completed
 
 from regsim import __version__
 from regsim.orchestration import TASK_COST_S
-from regsim.flows.run_view import ProgressArtifact, finish, flow_run_name, task_run_name
+from regsim.flows.run_view import (
+    ProgressArtifact,
+    finish,
+    flow_run_name,
+    part_metadata,
+    task_run_name,
+)
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
 from regsim.spec import Cell, Spec, load_spec
@@ -141,7 +147,8 @@ def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
     """
     rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry(),
                      time_budget_s=time_budget_s)
-    path = write_part(rows, Path(run_dir) / chunk.part_name, schema)
+    path = write_part(rows, Path(run_dir) / chunk.part_name, schema,
+                      metadata=part_metadata(run_dir))
     compute = sum(row["wall_s"] or 0.0 for row in rows)
     return {"path": str(path), "counts": Outcome().add(rows).counts, "n_cells": len(rows),
             "compute_s": compute}
