@@ -15,6 +15,7 @@ import hashlib
 import math
 import platform
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -172,6 +173,8 @@ class Progress:
         self.tty = sys.stderr.isatty()
         self.line = ""
         self._patched: list = []
+        # chunks finish (update) and tasks log (emit) on different threads: one writer at a time
+        self._lock = threading.RLock()
         if self.enabled and self.tty:
             self._wrap_log_handlers()
         self.artifact = ProgressArtifact(description=f"cells done of {n_cells}")
@@ -196,10 +199,11 @@ class Progress:
         self.line = (f"[{bar}] chunks {self.done_chunks}/{self.n_chunks}  cells "
                      f"{self.done_cells}/{self.n_cells}  {counted}  "
                      f"{time.perf_counter() - self.start:.1f}s")
-        if self.tty:
-            print("\r\033[K" + self.line, end="", file=sys.stderr, flush=True)
-        else:
-            print(self.line, file=sys.stderr, flush=True)
+        with self._lock:
+            if self.tty:
+                print("\r\033[K" + self.line, end="", file=sys.stderr, flush=True)
+            else:
+                print(self.line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """End the progress line (on a terminal) and give the log handlers back."""
@@ -222,11 +226,12 @@ class Progress:
                 emit = handler.emit
 
                 def wrapped(record, emit=emit):
-                    if self.line:
-                        print("\r\033[K", end="", file=sys.stderr, flush=True)
-                    emit(record)
-                    if self.line:
-                        print(self.line, end="", file=sys.stderr, flush=True)
+                    with self._lock:
+                        if self.line:
+                            print("\r\033[K", end="", file=sys.stderr, flush=True)
+                        emit(record)
+                        if self.line:
+                            print(self.line, end="", file=sys.stderr, flush=True)
 
                 handler.emit = wrapped
                 self._patched.append((handler, emit))

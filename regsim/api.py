@@ -23,6 +23,10 @@ def quiet_prefect_defaults() -> None:
     on a busy machine; see ``prefect.toml`` for the same as a file.
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"].lower() in ("false", "0", "no"):
+        # Prefect's client telemetry (and its first-run notice on a terminal) ignores the
+        # server setting and only honours DO_NOT_TRACK.
+        os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "200")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE", "200")

@@ -106,3 +106,35 @@ def test_diverged_cells_leave_the_run_completed_with_a_warning(prefect_server, t
     assert run.state.type.value == "COMPLETED"
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("1 of 2 cells diverged" in w for w in warnings), warnings
+
+
+def test_log_lines_never_share_a_line_with_the_progress_bar(monkeypatch):
+    import io
+    import logging
+    import sys
+
+    from regsim.flows.sweep import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    logger = logging.getLogger("prefect.test_progress")
+    handler = logging.StreamHandler(term)
+    logging.getLogger("prefect").addHandler(handler)
+    try:
+        bar = Progress(2, 20)
+        bar.update({"n_cells": 10, "counts": {"ok": 10}})
+        logger.warning("a log line")
+        bar.update({"n_cells": 10, "counts": {"ok": 9, "not_converged": 1}})
+        bar.close()
+    finally:
+        logging.getLogger("prefect").removeHandler(handler)
+    screen = term.getvalue()
+    # what a terminal shows: "\r\033[K" erases the line, so split there
+    lines = [chunk.split("\r\x1b[K")[-1] for chunk in screen.split("\n")]
+    assert "a log line" in lines
+    assert lines[-2].startswith("[####") and "not_converged 1" in lines[-2]
+    assert handler.emit.__func__ is logging.StreamHandler.emit  # handlers given back
