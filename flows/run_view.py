@@ -79,7 +79,10 @@ def part_metadata(run_dir: str | Path) -> dict[str, str]:
 
     from regsim.store import read_manifest
 
-    manifest = read_manifest(run_dir)
+    try:
+        manifest = read_manifest(run_dir)
+    except (OSError, ValueError):  # no manifest (a chunk run on its own): nothing to describe
+        return {}
     return {f"{METADATA_PREFIX}sweep": str(manifest.get("sweep", "")),
             f"{METADATA_PREFIX}run_id": str(manifest.get("run_id", "")),
             f"{METADATA_PREFIX}spec_hash": str(manifest.get("spec_hash", "")),
