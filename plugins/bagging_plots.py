@@ -57,8 +57,10 @@ class BaggingErrorVsK(Plot):
         for ax, learner in zip(axes, learners):
             sub = rows[rows["learner"] == learner]
             single = _single_learner(sub)
-            handles = [Line2D([], [], marker="o", ls="", color="0.3", label="measured"),
-                       Line2D([], [], ls="-", color="0.3", label="theory v/k + (k−1)c/k")]
+            handles = [Line2D([], [], marker="o", ls="", mfc="none", color="0.3",
+                              label="measured (inference strategy's error)"),
+                       Line2D([], [], ls="-", color="k",
+                              label="theory v/k + (k−1)c/k (arithmetic mean)")]
             if single.any():
                 handles.append(ax.axhline(sub.loc[single, _ERROR].mean(), color="k", ls="--",
                                           lw=1.2, label="single learner (all rows)"))
@@ -69,17 +71,21 @@ class BaggingErrorVsK(Plot):
                                or c in ("problem", "penalty", "inference"))
                            and c != "ensembler.k" and bagged[c].astype(str).nunique() > 1]
             groups = bagged.groupby(config_keys, dropna=False) if config_keys else [("", bagged)]
-            for values, g in groups:
+            drawn = []  # theory curves already drawn (inference strategies share one)
+            for i, (values, g) in enumerate(groups):
                 values = values if isinstance(values, tuple) else (values,)
                 label = ", ".join(f"{k}={v}" for k, v in zip(config_keys, values))
+                colour = f"C{i}"
                 by_k = g.groupby("ensembler.k")
                 k = np.array(sorted(by_k.groups))
                 theory = by_k["bagging_theory"].mean().loc[k].to_numpy()
-                line, = ax.plot(k, theory, "-", zorder=2)
+                if not any(len(t) == len(theory) and np.allclose(t, theory) for t in drawn):
+                    ax.plot(k, theory, "-", color=colour if i else "k", zorder=2)
+                    drawn.append(theory)
                 ax.plot(k, by_k[_ERROR].mean().loc[k].to_numpy(), "o", ms=7, mfc="none",
-                        mew=1.8, color=line.get_color(), zorder=3)
+                        mew=1.8, color=colour, zorder=3)
                 ratio = g.loc[g["ensembler.k"] == k.max(), "bagging_c_over_v"].mean()
-                handles.append(Line2D([], [], marker="o", mfc="none", color=line.get_color(),
+                handles.append(Line2D([], [], marker="o", ls="", mfc="none", color=colour,
                                       label=(f"{label}, " if label else "")
                                       + f"c/v = {ratio:.2f} at k = {k.max()}"))
             ax.set_xlabel("ensemble size ensembler.k")
