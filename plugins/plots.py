@@ -179,7 +179,7 @@ class TheoryGap(_FigurePlot):
         keys = ["penalty"] + [c for c in rows.columns
                               if (c.startswith("problem.") or c == "learner")
                               and rows[c].nunique() > 1]
-        fig, axes = figure_row(1, width=6.4, height=4.8)
+        fig, axes = figure_row(1, width=7.5, height=5.0)
         ax = axes[0]
         top = 0.0
         for values, sub in rows.groupby(keys, dropna=False):
@@ -203,7 +203,7 @@ class TheoryGap(_FigurePlot):
         ax.set_ylim(_GAP_FLOOR / 3, max(10 * top, 1e-12))
         ax.set_xlabel("penalty.alpha (α)")
         ax.set_ylabel("relative gap to theory\n(median over seeds)")
-        legend_outside(ax)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
         return fig
 
 

@@ -86,7 +86,10 @@ def _l1(df) -> list[Claim]:
     design = "problem.design" if "problem.design" in rows else None
     out = []
     keys = ["problem"] + ([design] if design else [])
-    for values, sub in rows.groupby(keys, sort=True, dropna=False):
+    groups = list(rows.groupby(keys, sort=True, dropna=False))
+    # where the theory is exact (orthogonal design) first, then where it is an approximation
+    groups.sort(key=lambda item: design is None or item[0][-1] != "orthogonal")
+    for values, sub in groups:
         values = values if isinstance(values, tuple) else (values,)
         where = values[0] + (f", {values[1]} design" if design and isinstance(values[1], str)
                              else "")
@@ -143,8 +146,11 @@ def _bagging(df) -> list[Claim]:
         both = sub.dropna(subset=["mean_ensemble_error", "bagging_theory"])
         gap = float((both["mean_ensemble_error"] - both["bagging_theory"]).abs().max())
         verb = "falls" if last < first else "goes"
+        # classification: ensemble_error is the Brier score of the combined probabilities
+        what = ("test error (Brier score)" if "accuracy" in sub and sub["accuracy"].notna().any()
+                else "test error")
         out.append(Claim("bagging", learner,
-                         f"bagging {learner}: test error {verb} from {format_number(first)} "
+                         f"bagging with {learner}: {what} {verb} from {format_number(first)} "
                          f"(k = {k_min}) to {format_number(last)} (k = {k_max}), mean over seeds; "
                          f"c/v = {format_number(c_over_v)} at k = {k_max}; the members' mean "
                          f"error equals v/k + (k−1)c/k to {format_number(gap)} "
@@ -169,7 +175,9 @@ def _dropout(df) -> list[Claim]:
         return []
     rows = rows.dropna(subset=["geom_max_abs_dp"])
     out = []
-    for learner, sub in rows.groupby("learner", sort=True):
+    # softmax regression (where weight scaling is exact) first, as in the seed
+    for learner, sub in sorted(rows.groupby("learner", sort=True),
+                               key=lambda item: item[0] != "softmax_regression"):
         if learner == "softmax_regression":
             gap = float(sub["geom_max_abs_dp"].max())
             out.append(Claim("dropout", learner,
