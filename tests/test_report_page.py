@@ -69,6 +69,12 @@ def test_report_page_defaults_to_dir_report_and_states_claims(two_runs, capsys):
     assert page.index('src="l2_shrinkage.png"') < page.index('src="l1_soft_threshold.png"')
     assert "bagging_error_vs_k</code>: needs columns" in page
 
+    # the sweep directory, newest run only: its own page under the sweep's _report
+    assert regsim_cli(["report", str(out / "small"), "--run", "latest"]) == 0
+    page = (out / "small" / "_report" / "index.html").read_text()
+    assert second["run_id"] in page and first["run_id"] not in page
+    assert "over 20 cells" in page  # 40 cells per run: 20 l2 and 20 l1
+
 
 def test_a_plot_whose_columns_are_absent_is_skipped_with_a_note(two_runs, tmp_path):
     out, _, second = two_runs
