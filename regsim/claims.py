@@ -12,10 +12,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Claim", "claims", "format_number", "ORDER"]
+__all__ = ["Claim", "claims", "format_number", "ORDER", "COLUMNS"]
 
 #: Claims in the order of the seed.
 ORDER = ("l2", "l1", "bagging", "dropout")
+
+#: Every column the claims read (a reader may load only these).
+COLUMNS = ("status", "problem", "problem.design", "learner", "penalty", "ensembler",
+           "inference", "ensembler.k", "ensembler.bootstrap", "ensembler.max_samples",
+           "ensembler.drop_input", "ensembler.drop_hidden", "shrinkage_measured",
+           "shrinkage_theory", "w", "w_theory", "theory_gap", "ensemble_error",
+           "mean_ensemble_error", "bagging_theory", "bagging_c_over_v", "accuracy",
+           "geom_max_abs_dp")
 
 
 @dataclass
