@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 
 import numpy as np
 
@@ -87,9 +88,10 @@ class L2Shrinkage(_FigurePlot):
             ax.set_xscale("log" if alpha.min() > 0 else "linear")
             ax.set_xlabel("penalty.alpha (α)")
             ax.set_ylabel("shrinkage (qᵢᵀw̃)/(qᵢᵀw*)")
-            ax.set_title(label or "L2, least squares")
-            if ax is axes[-1]:
-                legend_outside(ax, handles=handles)
+            ax.set_title(textwrap.fill(label, 36) if label else "L2, least squares")
+            # each panel has its own eigenvalues: its own legend, below it
+            ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                      frameon=False)
         return fig
 
 

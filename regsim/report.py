@@ -301,6 +301,19 @@ def _flow_run_link(flow_run_id: str | None) -> str:
     return html.escape(flow_run_id)
 
 
+def _when(stamp: str | None) -> str:
+    """An ISO timestamp from a manifest as ``2026-11-30 04:00:45 UTC``."""
+    if not stamp:
+        return "—"
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromisoformat(stamp).astimezone(timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return stamp
+
+
 def _provenance(manifests: list[dict[str, Any]]) -> str:
     if not manifests:
         return "<p>No run manifest found.</p>"
@@ -311,8 +324,8 @@ def _provenance(manifests: list[dict[str, Any]]) -> str:
                             if k.startswith("plugin:"))
         libs = ", ".join(f"{k} {versions[k]}" for k in ("numpy", "pandas", "pyarrow", "prefect",
                                                         "python") if k in versions)
-        cells = [m.get("sweep"), m.get("run_id"), m.get("started"), m.get("finished"),
-                 m.get("status")]
+        cells = [m.get("sweep"), m.get("run_id"), _when(m.get("started")),
+                 _when(m.get("finished")), m.get("status")]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
                     + f"<td>{_flow_run_link(m.get('flow_run_id'))}</td>"
                     + f"<td>{html.escape(str(versions.get('regsim', '?')))}</td>"
@@ -358,6 +371,7 @@ def write_report(results: str | Path, out_dir: str | Path | None = None,
     """
     import matplotlib
 
+    from .claims import ORDER
     from .claims import claims as build_claims
 
     matplotlib.use("Agg")
@@ -387,8 +401,16 @@ def write_report(results: str | Path, out_dir: str | Path | None = None,
         doc = html.escape(" ".join((type(plot).__doc__ or "").split()))
         sections.append(f"<h3>{html.escape(plot.title or name)}</h3>\n<p>{doc}</p>\n{imgs}")
 
-    found = build_claims(df)
     sweeps = sorted(df["sweep"].dropna().unique()) if "sweep" in df else []
+    if len(sweeps) > 1:  # a whole store: each sweep's claims, named
+        found = []
+        for name in sweeps:
+            for claim in build_claims(df[df["sweep"] == name]):
+                claim.text = f"{name}: {claim.text}"
+                found.append(claim)
+        found.sort(key=lambda c: ORDER.index(c.topic) if c.topic in ORDER else len(ORDER))
+    else:
+        found = build_claims(df)
     title = ", ".join(sweeps) or "regsim results"
     root = select_runs(results, run)
     manifests = [m for r in root for m in _manifests(df, r)]
