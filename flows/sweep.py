@@ -17,6 +17,7 @@ import platform
 import sys
 import threading
 import time
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -239,13 +240,17 @@ class Progress:
                 seen.add(id(handler))
                 emit = handler.emit
 
-                def wrapped(record, emit=emit):
-                    with self._lock:
-                        if self.line:
+                # a weak reference: if the flow dies before close(), the wrapper passes through
+                def wrapped(record, emit=emit, bar=weakref.ref(self)):
+                    progress = bar()
+                    if progress is None:
+                        return emit(record)
+                    with progress._lock:
+                        if progress.line:
                             print("\r\033[K", end="", file=sys.stderr, flush=True)
                         emit(record)
-                        if self.line:
-                            print(self.line, end="", file=sys.stderr, flush=True)
+                        if progress.line:
+                            print(progress.line, end="", file=sys.stderr, flush=True)
 
                 handler.emit = wrapped
                 self._patched.append((handler, emit))
