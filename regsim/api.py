@@ -74,12 +74,12 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
         ``n_run``, ``resumed``, ``wall_s``, ``failed_chunks``. Inside a user's
         flow the sweep runs as a subflow.
     """
+    quiet_prefect_defaults()  # before anything imports prefect (its telemetry starts on import)
     from .orchestration import make_task_runner, sweep_server
 
     parsed = spec if isinstance(spec, Spec) else load_spec(spec)
     raw = parsed.raw
     make_task_runner(runner, workers, dask_address)  # bad choices fail before Prefect starts
-    quiet_prefect_defaults()
     from regsim.flows.sweep import hand_over, sweep  # imports prefect (about a second)
 
     hand_over(parsed)  # the flow reuses these cells instead of expanding the spec again
