@@ -144,7 +144,10 @@ def _first_errors(df, n: int = FIRST_ERRORS) -> list[str]:
 
 
 def claim_rows(claims) -> list[dict[str, Any]]:
+    from regsim.claims import format_number
+
     return [{"claim": c.topic, "configuration": c.subject, "cells": c.n_cells,
+             "measured": ", ".join(f"{k} {format_number(v)}" for k, v in c.values.items()),
              "result": c.text} for c in claims]
 
 
@@ -242,7 +245,7 @@ def _publish(summary, *, sweep_name, spec_hash, runner, counts, claims, run_dir,
         logger.warning("could not rename or tag the flow run: %s", exc)
     key = artifact_key("regsim", sweep_name)
     table = [{"claim": "cells", "configuration": status, "cells": counts.get(status, 0),
-              "result": ""} for status in _statuses(counts)] + claim_rows(claims)
+              "measured": "", "result": ""} for status in _statuses(counts)] + claim_rows(claims)
     create_table_artifact(table, key=f"{key}-results",
                           description=f"{sweep_name} run {run_id}: cells by status, then "
                                       "one row per claim of the seed")

@@ -92,6 +92,8 @@ def test_completed_run_has_claims_in_its_artifacts(prefect_server, small_spec, t
     for claim in claims(regsim.open_results(summary["run_dir"])):
         assert claim.text in markdown
     assert "L2 with least_squares" in markdown
+    table = next(a for a in artifacts if a.key == "regsim-small-results").data
+    assert "max_abs_gap" in str(table) and "L2 with least_squares" in str(table)
     links = [a.data for a in artifacts if (a.key or "").startswith("regsim-small-results-dir")
              or (a.key or "").startswith("regsim-small-report")]
     assert any("/_report/index.html" in link for link in links), links
