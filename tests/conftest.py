@@ -28,6 +28,29 @@ def prefect_server():
 
 
 @pytest.fixture
+def faulty_plugin(monkeypatch):
+    """The test-only ``faulty`` problem (tests/plugin_faulty, a real entry point) in this process.
+
+    Cells of ``{plugin: faulty, mode: raise}`` fail at run time for a reason no spec
+    shows. The process registry is rebuilt with it, and again without it afterwards.
+    """
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from regsim import get_registry
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "plugin_faulty"))
+    importlib.invalidate_caches()
+    get_registry.cache_clear()
+    yield get_registry()
+    monkeypatch.undo()
+    sys.modules.pop("regsim_faulty", None)
+    importlib.invalidate_caches()
+    get_registry.cache_clear()
+
+
+@pytest.fixture
 def small_spec():
     """A small spec dict: an L2 path and an L1 path on an orthogonal design, 2 seeds."""
     return {

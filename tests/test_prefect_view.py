@@ -46,7 +46,8 @@ def _flow_run_id(run_dir):
     return json.loads((Path(run_dir) / "_manifest.json").read_text())["flow_run_id"]
 
 
-def test_errored_cells_fail_the_flow_run_and_keep_the_rows(prefect_server, tmp_path, capsys):
+def test_errored_cells_fail_the_flow_run_and_keep_the_rows(prefect_server, tmp_path, capsys,
+                                                           faulty_plugin):
     code = regsim_cli(["sweep", _write_yaml(tmp_path, MIXED), "--out", str(tmp_path / "out"),
                        "--no-progress"])
     assert code == 1  # the CLI still gets the summary from the Failed state
@@ -56,7 +57,7 @@ def test_errored_cells_fail_the_flow_run_and_keep_the_rows(prefect_server, tmp_p
     assert run.state.type.value == "FAILED"
     message = run.state.message
     assert "2 of 4 cells error" in message and "ok 1" in message and "diverged 1" in message
-    assert "problem.target: no column 'no_such_column'" in message  # the first errors
+    assert "deliberate failure of a faulty cell" in message  # the first errors
     run_id = df["run_id"].iloc[0]
     assert run.name == f"mixed {run_id}"
     assert {"sweep:mixed", "runner:threads"} <= set(run.tags)

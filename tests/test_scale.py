@@ -194,15 +194,17 @@ def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(ap
     res = run_cli("sweep", spec, "--out", out, "--runner", "processes", "--workers", 2,
                   "--time-budget", 2, "--no-progress", env=env_with_plugin(None))
     assert res.returncode == 1, res.stderr[-3000:]
-    assert "cells     8: 8 stored (ok 2, error 4, diverged 2, not_converged 0)" in res.stdout
+    assert "cells     8: 8 stored (ok 2, error 6, diverged 0, not_converged 0)" in res.stdout
     assert res.stderr.count("Starting temporary server") == 1, res.stderr[-3000:]
     df = pd.read_parquet(out / "faulty").set_index("problem.mode")
     assert (df.loc["ok", "status"] == "ok").all() and df.loc["ok", "test_mse"].notna().all()
     assert (df.loc["raise", "status"] == "error").all()
     assert df.loc["raise", "error"].str.startswith(
         "ValueError: deliberate failure of a faulty cell").all()
-    assert (df.loc["nan", "status"] == "diverged").all()
-    assert (df.loc["nan", "error"] == "non-finite test predictions").all()
+    # bad input data is an error naming the column and the row, never "diverged"
+    assert (df.loc["nan", "status"] == "error").all()
+    assert df.loc["nan", "error"].str.startswith(
+        "DataError: problem 'faulty': column 'x0' of the test features has missing values").all()
     assert df.loc["nan", "test_mse"].isna().all()
     slow = df.loc["slow"]
     assert (slow["status"] == "error").all() and slow["test_mse"].isna().all()
@@ -215,10 +217,10 @@ def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(ap
     res = run_cli("sweep", spec, "--out", out, "--time-budget", 2, "--no-progress",
                   env=env_with_plugin(api_url))
     assert res.returncode == 1, res.stderr[-3000:]
-    assert "4 cells already stored, 4 run now" in res.stdout
+    assert "2 cells already stored, 6 run now" in res.stdout
     df = pd.read_parquet(out / "faulty")
     assert len(df) == 8 and df["cell_id"].is_unique
-    assert (df["status"] == "error").sum() == 4
+    assert (df["status"] == "error").sum() == 6
 
 
 def test_a_chunk_that_cannot_write_its_part_is_retried_by_prefect(prefect_server, small_spec,

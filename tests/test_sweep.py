@@ -22,7 +22,7 @@ MIXED = {
     "problem": [
         {"plugin": "linear_regression", "n_train": 60, "n_test": 40, "n_features": 5,
          "design": "orthogonal", "condition": 10},
-        {"plugin": "csv", "path": "diabetes.csv", "target": "no_such_column"},
+        {"plugin": "faulty", "mode": "raise"},  # fails at run time (tests/plugin_faulty)
     ],
     # orthogonal design: λ_max = 1, so step 1.5 converges for α = 0.01 (bound 1.98)
     # and diverges for α = 1 (bound 1.0)
@@ -33,13 +33,13 @@ MIXED = {
 
 
 def test_errors_and_divergence_are_rows_and_the_cli_exits_nonzero(prefect_server, tmp_path,
-                                                                  capsys):
+                                                                  capsys, faulty_plugin):
     code = regsim_cli(["sweep", _write_yaml(tmp_path, MIXED), "--out", str(tmp_path / "out"),
                        "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 1
     assert "cells     4: 4 stored (ok 1, error 2, diverged 1, not_converged 0)" in printed
-    assert "no column 'no_such_column'" in printed  # the first errors are shown
+    assert "ValueError: deliberate failure of a faulty cell" in printed  # the first errors
 
     df = pd.read_parquet(tmp_path / "out" / "mixed")
     by = {(r["problem"], r["penalty.alpha"]): r for _, r in df.iterrows()}
@@ -49,10 +49,9 @@ def test_errors_and_divergence_are_rows_and_the_cli_exits_nonzero(prefect_server
     assert diverged["status"] == "diverged" and "2/(λ_max+α)" in diverged["error"]
     assert pd.isna(diverged["test_mse"]) and diverged["w"] is None  # null, not NaN rows
     for alpha in (0.01, 1.0):
-        err = by[("csv", alpha)]
+        err = by[("faulty", alpha)]
         assert err["status"] == "error"
-        assert "problem.target: no column 'no_such_column'" in err["error"]
-        assert "columns: age, sex, bmi" in err["error"]
+        assert err["error"].startswith("ValueError: deliberate failure of a faulty cell")
     manifest = json.loads(next((tmp_path / "out" / "mixed").glob(f"*/{MANIFEST}")).read_text())
     assert manifest["status"] == "complete" and manifest["counts"] == {
         "ok": 1, "error": 2, "diverged": 1, "not_converged": 0}

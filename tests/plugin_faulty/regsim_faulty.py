@@ -18,7 +18,7 @@ class FaultyProblem(Problem):
     """Small linear regression with a failure mode.
 
     Modes: ``ok``; ``raise`` (ValueError in generate); ``nan`` (one test
-    feature is NaN, so test predictions are non-finite: the cell diverges);
+    feature is NaN: bad input, so the cell is an error naming the column);
     ``slow`` (sleeps ``slow_s``, 30 s by default, in short steps, to overrun a
     time budget). ``sleep_s`` slows every mode (a cell with a known cost).
     """
