@@ -12,7 +12,9 @@ and as a ``prefect.yaml`` entrypoint (``flows/sweep.py:sweep``).
 
 import contextlib
 import hashlib
+import json
 import math
+import os
 import platform
 import sys
 import time
@@ -30,19 +32,27 @@ from regsim.orchestration import TASK_COST_S
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
 from regsim.spec import Cell, Spec, load_spec
+from regsim.lifeline import exit_with_owner
 from regsim.store import (
     MANIFEST,
+    RUN_META,
+    cells_hash,
     drop_cells,
-    latest_run,
+    find_run,
+    input_fingerprints,
     new_run_id,
     read_manifest,
-    remove_temporaries,
+    recover_manifest,
+    refresh_schema,
     result_schema,
+    run_identity,
     run_lock,
+    scan_run,
+    settle_run,
     status_counts,
-    stored_statuses,
     write_manifest,
     write_part,
+    writer_token,
 )
 
 DEFAULT_OUT = "data/results"
@@ -130,17 +140,26 @@ def plan_chunk_sizes(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
 @task(name="run-chunk", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
       task_run_name="chunk-{chunk.index:05d}")
 def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
-              run_id: str, time_budget_s: float | None = None) -> dict[str, Any]:
+              run_id: str, time_budget_s: float | None = None,
+              metadata: dict[str, str] | None = None, writer: str | None = None,
+              owner_pid: int | None = None) -> dict[str, Any]:
     """Run one chunk, write its part, return ``{"path", "counts", "n_cells", "compute_s"}``.
 
     Cell errors are rows with ``status="error"``; only failures outside the
     cells (writing the part) raise, and those are retried. The registry is
     built lazily in each worker process (``get_registry`` is cached per
     process), so pickling this task copies no plugin manager.
+
+    ``writer`` is the run lock's token: the part is committed only while this
+    flow run still holds the run directory (``regsim.store.write_part``).
+    ``owner_pid`` is the sweep's process: a worker process ends itself once
+    that process is gone (``regsim.lifeline``), so a killed sweep leaves no
+    workers finishing queued chunks behind.
     """
+    exit_with_owner(owner_pid)
     rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry(),
                      time_budget_s=time_budget_s)
-    path = write_part(rows, Path(run_dir) / chunk.part_name, schema)
+    path = write_part(rows, Path(run_dir) / chunk.part_name, schema, metadata, writer=writer)
     compute = sum(row["wall_s"] or 0.0 for row in rows)
     return {"path": str(path), "counts": Outcome().add(rows).counts, "n_cells": len(rows),
             "compute_s": compute}
@@ -363,16 +382,38 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     sweep_dir = Path(out) / parsed.name
     flow_run_id = str(flow_run.id) if flow_run.id else None
 
-    previous = None if rerun else latest_run(sweep_dir, parsed.spec_hash)
+    # A run's identity is its SET of cells plus the bytes of every input file: the
+    # order of axis values does not matter, an edited CSV is a different run.
+    inputs = input_fingerprints(parsed.cells, registry)
+    cells_digest = cells_hash(parsed.cells)
+    identity = run_identity(cells_digest, inputs)
+    previous, notes = (None, []) if rerun else find_run(
+        sweep_dir, identity, spec_hash=parsed.spec_hash, inputs=inputs, cells_digest=cells_digest)
+    for note in notes:
+        logger.warning("sweep %s: %s", parsed.name, note)
     run_dir = previous if previous is not None else sweep_dir / new_run_id(started)
     with run_lock(run_dir):  # one writer per run directory
+        token = writer_token(run_dir)
         if previous is not None:
-            manifest = read_manifest(run_dir)
+            try:
+                manifest = read_manifest(run_dir)
+            except FileNotFoundError:
+                manifest = recover_manifest(run_dir)
+                logger.warning("sweep %s: %s had no %s; rebuilt it from its parts' metadata",
+                               parsed.name, run_dir, MANIFEST)
+            manifest.update(identity=identity, cells_hash=cells_digest, inputs=inputs)
             run_id = manifest["run_id"]
-            remove_temporaries(run_dir)
-            stored = {cid: status for part in stored_statuses(run_dir).values()
-                      for cid, status in part.items()}
+            scan = scan_run(run_dir)  # temporaries, damaged parts, doubled cells
+            for damage in scan.damaged:
+                logger.warning("sweep %s: damaged part %s", parsed.name, damage)
+            if scan.duplicates:
+                logger.warning("sweep %s: %d doubled rows removed from %s", parsed.name,
+                               scan.duplicates, run_dir)
+            stored = scan.statuses
             todo = [c for c in parsed.cells if stored.get(c.cell_id) not in DONE_STATUSES]
+            if not todo and manifest.get("status") == "recovered":
+                manifest["status"] = "complete"
+                write_manifest(run_dir, manifest)
             if not todo:
                 logger.info("sweep %s: all %d cells already stored in %s; nothing to do "
                             "(rerun=True starts a new run)", parsed.name, len(parsed.cells),
@@ -398,6 +439,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             manifest = {
                 "sweep": parsed.name, "run_id": run_id, "status": "running",
                 "spec": parsed.raw, "spec_hash": parsed.spec_hash, "source": parsed.source,
+                "identity": identity, "cells_hash": cells_digest, "inputs": inputs,
                 "n_cells": len(parsed.cells), "n_chunks": None,
                 "started": started.isoformat(), "finished": None,
                 "flow_run_id": flow_run_id,
@@ -408,6 +450,10 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         n_cells, n_todo = len(parsed.cells), len(todo)
         parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
         write_manifest(run_dir, manifest)
+        refresh_schema(run_dir, schema)  # readers of the sweep see this run's columns at once
+        run_meta = json.dumps({k: manifest.get(k) for k in (
+            "sweep", "run_id", "identity", "cells_hash", "spec_hash", "inputs", "spec", "source",
+            "n_cells")}, default=str)
 
         chosen = runner is not None or dask_address is not None
         with (chunk_task_runner(runner, workers, dask_address) if chosen
@@ -415,12 +461,16 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             kind, n_workers = runner_kind(task_runner), runner_workers(task_runner)
             submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
                           run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
-                          time_budget_s=unmapped(time_budget_s))
+                          time_budget_s=unmapped(time_budget_s),
+                          metadata=unmapped({RUN_META: run_meta}), writer=unmapped(token),
+                          owner_pid=unmapped(os.getpid()))
             bar = Progress(None, n_todo, enabled=progress)
             failed = _run_chunks(todo, task_runner, kind, n_workers, submit,
                                  _next_part_index(run_dir), chunk_size, bar, logger)
         del todo
 
+        settle_run(run_dir, token)  # one row per cell, whatever a superseded writer did
+        refresh_schema(run_dir)
         wall = time.perf_counter() - t0
         counts = {**Outcome().counts, **status_counts(run_dir)}
         stored_n = sum(counts.values())
