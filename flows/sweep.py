@@ -320,12 +320,18 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     """Run a regsim sweep spec; write Parquet parts and a manifest under ``out``.
 
     Resume semantics (``rerun=False``): the newest run directory of this sweep
-    whose manifest has the same ``spec_hash`` is continued in place: its cells
-    with a final status (``ok``, ``diverged``) are skipped; cells missing from
-    it or stored with ``status="error"`` (time-budget overruns included) are
-    removed from their parts (atomic rewrites) and run again. When nothing
-    remains the flow does nothing and returns that run's summary. No run with
-    this spec hash, or ``rerun=True``: a new run directory.
+    with the same identity (the set of cell ids plus the SHA-256 of every
+    input file, ``regsim.store.run_identity``; found through its manifest, or
+    through its parts' metadata when the manifest is gone, which is then
+    rebuilt) is continued in place. Its parts are checked first
+    (``regsim.store.scan_run``: damaged parts moved to ``_damaged/``, doubled
+    cells dropped); its cells with a final status (``ok``, ``diverged``) are
+    skipped; cells missing from it or stored with ``status="error"``
+    (time-budget overruns included) are removed from their parts (atomic
+    rewrites) and run again. When nothing remains the flow does nothing and
+    returns that run's summary. No run with this identity, or ``rerun=True``:
+    a new run directory. Parts are written under the run lock's token, so a
+    chunk of a superseded flow run cannot commit (``regsim.store.write_part``).
 
     The chunks run on the task runner named by ``runner`` (a deployment's
     parameters can choose it); with ``runner`` unset, on the flow's own

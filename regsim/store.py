@@ -701,7 +701,8 @@ def scan_run(run_dir: str | Path, prefer_writer: str | None = None) -> RunScan:
 
     Deletes writers' leftover temporaries; reads every part whole (footer,
     row count, every page with its checksum); moves each damaged part into
-    ``<run_dir>/_damaged/`` (their cells are then missing and run again); keeps
+    ``<run_dir>/_damaged/<name>.damaged`` (their cells are then missing and run
+    again); keeps
     one row per cell should two parts hold it (preferring parts written by
     ``prefer_writer``).
     """
@@ -715,8 +716,10 @@ def scan_run(run_dir: str | Path, prefer_writer: str | None = None) -> RunScan:
         except DamagedPart as exc:
             aside = run_dir / DAMAGED
             aside.mkdir(exist_ok=True)
-            os.replace(part, aside / part.name)
-            damaged.append(f"{part.name}: {exc} (moved to {DAMAGED}/; its cells run again)")
+            # renamed off *.parquet too: DuckDB and polars globs do not skip "_" directories
+            os.replace(part, aside / f"{part.name}.damaged")
+            damaged.append(f"{part.name}: {exc} (moved to {DAMAGED}/{part.name}.damaged; "
+                           f"its cells run again)")
             continue
         ids = table.column("cell_id").to_pylist()
         found.append((part.name, _writer_of(table), ids))
