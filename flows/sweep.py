@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import socket
 import sys
 import time
 from datetime import datetime, timezone
@@ -142,7 +143,7 @@ def plan_chunk_sizes(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
 def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
               run_id: str, time_budget_s: float | None = None,
               metadata: dict[str, str] | None = None, writer: str | None = None,
-              owner_pid: int | None = None) -> dict[str, Any]:
+              owner: tuple[str, int] | None = None) -> dict[str, Any]:
     """Run one chunk, write its part, return ``{"path", "counts", "n_cells", "compute_s"}``.
 
     Cell errors are rows with ``status="error"``; only failures outside the
@@ -152,11 +153,12 @@ def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
 
     ``writer`` is the run lock's token: the part is committed only while this
     flow run still holds the run directory (``regsim.store.write_part``).
-    ``owner_pid`` is the sweep's process: a worker process ends itself once
-    that process is gone (``regsim.lifeline``), so a killed sweep leaves no
-    workers finishing queued chunks behind.
+    ``owner`` is the sweep's ``(host, pid)``: a worker process on that host
+    ends itself once that process is gone (``regsim.lifeline``), so a killed
+    sweep leaves no workers finishing queued chunks behind.
     """
-    exit_with_owner(owner_pid)
+    if owner is not None:
+        exit_with_owner(owner[1], owner[0])
     rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry(),
                      time_budget_s=time_budget_s)
     path = write_part(rows, Path(run_dir) / chunk.part_name, schema, metadata, writer=writer)
@@ -469,7 +471,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
                           run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
                           time_budget_s=unmapped(time_budget_s),
                           metadata=unmapped({RUN_META: run_meta}), writer=unmapped(token),
-                          owner_pid=unmapped(os.getpid()))
+                          owner=unmapped((socket.gethostname(), os.getpid())))
             bar = Progress(None, n_todo, enabled=progress)
             failed = _run_chunks(todo, task_runner, kind, n_workers, submit,
                                  _next_part_index(run_dir), chunk_size, bar, logger)

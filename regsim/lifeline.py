@@ -11,7 +11,7 @@ the watch is a no-op.
 from __future__ import annotations
 
 import os
-import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -46,14 +46,17 @@ def _owner_gone(owner_pid: int, parent_at_start: int) -> bool:
     return not alive(owner_pid)
 
 
-def exit_with_owner(owner_pid: int | None) -> None:
+def exit_with_owner(owner_pid: int | None, owner_host: str | None = None) -> None:
     """End this process (``os._exit``) soon after process ``owner_pid`` is gone.
 
-    Does nothing in the owner itself or when ``owner_pid`` is None; starts at
-    most one watcher per process. A worker killed this way mid-chunk leaves
-    only a hidden temporary file, which the next resume deletes.
+    Does nothing in the owner itself, when ``owner_pid`` is None, or on a host
+    other than ``owner_host`` (a remote Dask worker: its pids are not ours);
+    starts at most one watcher per process. A worker killed this way mid-chunk
+    leaves only a hidden temporary file, which the next resume deletes.
     """
     if owner_pid is None or owner_pid == os.getpid():
+        return
+    if owner_host is not None and owner_host != socket.gethostname():
         return
     with _lock:
         if owner_pid in _watching:

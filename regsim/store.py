@@ -686,10 +686,10 @@ def _dedupe(run_dir: Path, found: list[tuple[str, str | None, list[str]]],
     extra: dict[str, set[str]] = {}
     for name, _, ids in order:
         for cid in ids:
-            if cid in owner or cid in extra.get(name, ()):
-                extra.setdefault(name, set()).add(cid)
-            else:
+            if cid not in owner:
                 owner[cid] = name
+            elif owner[cid] != name:
+                extra.setdefault(name, set()).add(cid)
     dropped = 0
     for name, ids in extra.items():
         dropped += drop_cells(run_dir, ids, parts=[name], all_rows=True)
