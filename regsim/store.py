@@ -453,10 +453,15 @@ def _schema_of(path: Path) -> pa.Schema | None:
 
 def _write_schema_file(directory: Path, schemas: list[pa.Schema]) -> pa.Schema:
     target = directory / SCHEMA_FILE
-    union = unify_schemas([s for s in [_schema_of(target), *schemas] if s is not None])
     current = _schema_of(target)
+    union = unify_schemas([s for s in [current, *schemas] if s is not None])
     if current is None or not current.remove_metadata().equals(union):
-        _atomic_write(target, lambda tmp: pq.write_table(union.empty_table(), tmp))
+        try:
+            _atomic_write(target, lambda tmp: pq.write_table(union.empty_table(), tmp))
+        except OSError as exc:  # a store root shared read-only: results are unaffected
+            warnings.warn(f"could not write {target} ({exc}); pd.read_parquet of {directory} "
+                          f"may miss columns other runs added (regsim.open_results does not)",
+                          stacklevel=3)
     return union
 
 
