@@ -344,7 +344,7 @@ def _read_part(part: Path, columns: list[str] | None = None) -> pa.Table:
 
 
 def verify_part(part: str | Path) -> str | None:
-    """``None`` if the part reads back whole (footer, row count, every page); else what is wrong."""
+    """``None`` if the part reads back whole (footer, row count, every page); else why not."""
     try:
         _read_part(Path(part))
     except DamagedPart as exc:
@@ -604,7 +604,8 @@ def recover_manifest(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 def find_run(sweep_dir: str | Path, identity: str, *, spec_hash: str | None = None,
-             inputs: dict[str, str] | None = None, cells_digest: str | None = None) -> tuple[Path | None, list[str]]:
+             inputs: dict[str, str] | None = None,
+             cells_digest: str | None = None) -> tuple[Path | None, list[str]]:
     """The newest run of ``sweep_dir`` with ``identity``, and notes on runs passed over.
 
     A run directory matches by its manifest's ``identity``, or, with its
@@ -644,7 +645,8 @@ def find_run(sweep_dir: str | Path, identity: str, *, spec_hash: str | None = No
                 and manifest.get("cells_hash") == cells_digest and manifest["inputs"] != inputs):
             changed = sorted(k for k in set(inputs) | set(manifest["inputs"])
                              if inputs.get(k) != manifest["inputs"].get(k))
-            notes.append(f"{run_dir}: input file(s) changed since that run ({', '.join(changed)}); "
+            notes.append(f"{run_dir}: input file(s) changed since that run "
+                         f"({', '.join(changed)}); "
                          f"not continued, a new run computes every cell on the new data")
     return None, notes
 
