@@ -12,32 +12,29 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from scale_support import env_with_plugin
 
 from regsim.lifeline import alive
 from regsim.store import read_results
 
-N_CELLS = 96  # 12 seeds x 8 alphas; one group (one chunk) per seed
-SPEC = {
-    "name": "crash",
+N_CELLS = 24  # 12 seeds x 2 alphas; one group, one chunk, per seed
+SPEC = {  # each chunk sleeps 2 s (no CPU taken from a shared machine): an orphaned worker
+    "name": "crash",  # that finished its queue would write after the rerun's scan
     "seeds": list(range(12)),
-    "problem": {"plugin": "linear_regression", "n_train": 400, "n_features": 40},
-    "learner": {"plugin": "gradient_descent", "n_steps": 3000, "step": 0.05},
-    "penalty": {"plugin": "l2", "alpha": {"logspace": [-3, 0, 8]}},
+    "problem": {"plugin": "faulty", "mode": "ok", "sleep_s": 2.0, "n_features": 4},
+    "learner": {"plugin": "least_squares"},
+    "penalty": {"plugin": "l2", "alpha": [0.01, 0.1]},
 }
 CLI = "import sys; from regsim.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _sweep_cmd(spec: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", CLI, "sweep", str(spec), "--out", str(out), "--no-progress",
-            "--runner", "processes", "--workers", "2", "--chunk-size", "8"]
+            "--runner", "processes", "--workers", "2", "--chunk-size", "2"]
 
 
 def _env(api_url: str | None) -> dict[str, str]:
-    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    env.pop("PREFECT_API_URL", None)
-    if api_url:
-        env["PREFECT_API_URL"] = api_url
-    return env
+    return env_with_plugin(api_url, PREFECT_SERVER_ANALYTICS_ENABLED="false")
 
 
 def _parts(out: Path) -> list[Path]:
@@ -77,7 +74,7 @@ def api_url(prefect_server):
     return PREFECT_API_URL.value()
 
 
-@pytest.mark.parametrize("n_parts, extra_s", [(1, 0.0), (3, 0.0), (1, 0.4)],
+@pytest.mark.parametrize("n_parts, extra_s", [(1, 0.0), (3, 0.0), (1, 1.0)],
                          ids=["after-chunk-1", "after-chunk-3", "mid-chunk"])
 def test_kill_9_then_rerun_stores_every_cell_exactly_once(api_url, tmp_path, n_parts, extra_s):
     spec = tmp_path / "crash.yaml"
