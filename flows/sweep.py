@@ -29,11 +29,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from regsim import __version__
+from regsim.lifeline import exit_with_owner
 from regsim.orchestration import TASK_COST_S
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
 from regsim.spec import Cell, Spec, load_spec
-from regsim.lifeline import exit_with_owner
 from regsim.store import (
     MANIFEST,
     RUN_META,

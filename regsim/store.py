@@ -522,11 +522,13 @@ def _file_digest(path: Path) -> str:
     return _HASHES[key]
 
 
-def _input_file(cls: Any, key: str, value: str) -> Path | None:
-    param = getattr(cls, "params", {}).get(key)
-    declared = bool(getattr(param, "file", False))
-    if not (declared or key == "path" or key.endswith(("_path", "_file"))):
-        return None
+def _file_params(cls: Any) -> list[str]:
+    """The parameters of a component class that name an input file."""
+    return [key for key, param in getattr(cls, "params", {}).items()
+            if getattr(param, "file", False) or key == "path" or key.endswith(("_path", "_file"))]
+
+
+def _input_file(cls: Any, value: str) -> Path | None:
     resolve = getattr(cls, "resolve_path", None) or getattr(cls, "_resolve", None)
     try:
         path = Path(resolve(value)) if callable(resolve) else Path(value)
@@ -545,24 +547,27 @@ def input_fingerprints(cells: Iterable[Any], registry: Registry | None = None) -
     identity (:func:`run_identity`).
     """
     registry = registry or get_registry()
+    classes: dict[tuple[str, str], tuple[Any, list[str]]] = {}
     seen: set[tuple] = set()
     out: dict[str, str] = {}
     for cell in cells:
         for slot, comp in cell.components.items():
             if not comp:
                 continue
-            for key, value in comp.items():
-                if key == "plugin" or not isinstance(value, str):
-                    continue
-                ident = (slot, comp["plugin"], key, value)
-                if ident in seen:
-                    continue
-                seen.add(ident)
+            kind = (slot, comp["plugin"])
+            if kind not in classes:
                 try:
                     cls = registry.get(SLOTS[slot], comp["plugin"])
                 except Exception:
+                    cls = None
+                classes[kind] = (cls, _file_params(cls) if cls is not None else [])
+            cls, keys = classes[kind]
+            for key in keys:
+                value = comp.get(key)
+                if not isinstance(value, str) or (kind, key, value) in seen:
                     continue
-                path = _input_file(cls, key, value)
+                seen.add((kind, key, value))
+                path = _input_file(cls, value)
                 if path is not None:
                     out[f"{slot}.{key}={value}"] = _file_digest(path)
     return dict(sorted(out.items()))
