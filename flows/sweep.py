@@ -437,7 +437,8 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             drop_cells(run_dir, todo_ids & set(stored))
             del stored
             manifest.setdefault("resumes", []).append(
-                {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo)})
+                {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo),
+                 "damaged": scan.damaged, "duplicates_removed": scan.duplicates})
             manifest.update(status="running", finished=None)
             logger.info("sweep %s: resuming %s: %d of %d cells to run", parsed.name, run_dir,
                         len(todo), len(parsed.cells))

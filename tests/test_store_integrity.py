@@ -7,7 +7,6 @@ Real Parquet files, real Prefect flows (session server), no mocks."""
 
 import json
 import os
-import shutil
 import stat
 import warnings
 from pathlib import Path
