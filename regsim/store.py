@@ -465,11 +465,28 @@ def _write_schema_file(directory: Path, schemas: list[pa.Schema]) -> pa.Schema:
     return union
 
 
-def _run_schema(run_dir: Path) -> list[pa.Schema]:
-    own = _schema_of(run_dir / SCHEMA_FILE)
+def _subdirs(directory: Path) -> list[Path]:
+    return sorted(d for d in directory.iterdir()
+                  if d.is_dir() and not d.name.startswith(("_", ".", "+")))
+
+
+def _known(directory: Path, compute) -> list[pa.Schema]:
+    """``directory``'s schema file, or (written by an older regsim) computed and then written."""
+    own = _schema_of(directory / SCHEMA_FILE)
     if own is not None:
         return [own]
+    schemas = compute()
+    if schemas:
+        _write_schema_file(directory, schemas)
+    return schemas
+
+
+def _run_schemas(run_dir: Path) -> list[pa.Schema]:
     return [s for s in (_schema_of(p) for p in _parts(run_dir)) if s is not None]
+
+
+def _sweep_schemas(sweep_dir: Path) -> list[pa.Schema]:
+    return [s for d in _subdirs(sweep_dir) for s in _known(d, lambda d=d: _run_schemas(d))]
 
 
 def refresh_schema(run_dir: str | Path, planned: pa.Schema | None = None) -> pa.Schema:
@@ -477,20 +494,18 @@ def refresh_schema(run_dir: str | Path, planned: pa.Schema | None = None) -> pa.
 
     Each holds the union of the columns below it (see the module docstring):
     the run's from ``planned`` and its parts' footers, the sweep's from its
-    runs, the store's from its sweeps. Files only ever gain columns, so a
-    concurrent refresh loses nothing the next one does not restore. Returns
-    the run's union schema.
+    runs, the store's from its sweeps (directories an older regsim wrote get
+    their files on the way). Files only ever gain columns, so a concurrent
+    refresh loses nothing the next one does not restore. A file that cannot
+    be written is a warning. Returns the run's union schema.
     """
     run_dir = Path(run_dir)
     sweep_dir, root = run_dir.parent, run_dir.parent.parent
-    parts = [s for s in (_schema_of(p) for p in _parts(run_dir)) if s is not None]
-    union = _write_schema_file(run_dir, ([planned] if planned is not None else []) + parts)
-    runs = [d for d in sweep_dir.iterdir()
-            if d.is_dir() and not d.name.startswith(("_", ".")) and d != run_dir]
-    _write_schema_file(sweep_dir, [union] + [s for d in sorted(runs) for s in _run_schema(d)])
-    sweeps = [d / SCHEMA_FILE for d in sorted(root.iterdir())
-              if d.is_dir() and not d.name.startswith(("_", "."))]
-    _write_schema_file(root, [s for s in map(_schema_of, sweeps) if s is not None])
+    union = _write_schema_file(
+        run_dir, ([planned] if planned is not None else []) + _run_schemas(run_dir))
+    _write_schema_file(sweep_dir, [union] + _sweep_schemas(sweep_dir))
+    sweeps = [s for d in _subdirs(root) for s in _known(d, lambda d=d: _sweep_schemas(d))]
+    _write_schema_file(root, sweeps)
     return union
 
 

@@ -316,3 +316,15 @@ def test_an_unstorable_value_makes_one_error_row_not_a_lost_chunk(tmp_path):
     assert (good["status"] == "ok").all() and (good["test_mse"] == 0.5).all()
     assert good["hook_flag"].tolist().count(True) == 1
     assert [r["status"] for r in rows].count("error") == 3  # the caller's counts see it
+
+
+def test_a_store_written_before_schema_files_gets_them_from_the_next_run(tmp_path):
+    """Old sweeps (parts only) are covered too: the store's union includes their columns."""
+    for sweep, run, column in [("a", "r1", "only_a"), ("b", "r2", "only_b")]:
+        (tmp_path / sweep / run).mkdir(parents=True)
+        pq.write_table(pa.table({"cell_id": [run], "status": ["ok"], column: [1.0]}),
+                       tmp_path / sweep / run / "part-00000-x.parquet")
+    refresh_schema(tmp_path / "b" / "r2")  # what a new run of sweep b does
+    assert len(list(tmp_path.rglob(SCHEMA_FILE))) == 5  # store, 2 sweeps, 2 runs
+    for reader, (rows, columns) in _every_reader(tmp_path).items():
+        assert rows == 2 and columns == {"cell_id", "status", "only_a", "only_b"}, reader
