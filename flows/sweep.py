@@ -13,9 +13,11 @@ and as a ``prefect.yaml`` entrypoint (``flows/sweep.py:sweep``).
 import contextlib
 import errno
 import hashlib
+import json
 import math
 import os
 import platform
+import socket
 import sys
 import threading
 import time
@@ -31,6 +33,7 @@ from prefect.futures import as_completed
 from prefect.states import Failed
 
 from regsim import __version__
+from regsim.lifeline import exit_with_owner
 from regsim.orchestration import TASK_COST_S
 from regsim.flows.run_view import (
     ProgressArtifact,
@@ -44,17 +47,24 @@ from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
 from regsim.spec import Cell, Spec, load_spec
 from regsim.store import (
     MANIFEST,
+    RUN_META,
+    cells_hash,
     drop_cells,
-    latest_run,
+    find_run,
+    input_fingerprints,
     new_run_id,
     read_manifest,
-    remove_temporaries,
+    recover_manifest,
+    refresh_schema,
     result_schema,
+    run_identity,
     run_lock,
+    scan_run,
+    settle_run,
     status_counts,
-    stored_statuses,
     write_manifest,
     write_part,
+    writer_token,
 )
 
 DEFAULT_OUT = "data/results"
@@ -153,7 +163,9 @@ def _retry_unless_permanent(task, task_run, state) -> bool:
 @task(name="run-chunk", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
       task_run_name=task_run_name, retry_condition_fn=_retry_unless_permanent)
 def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
-              run_id: str, time_budget_s: float | None = None) -> dict[str, Any]:
+              run_id: str, time_budget_s: float | None = None,
+              metadata: dict[str, str] | None = None, writer: str | None = None,
+              owner: tuple[str, int] | None = None) -> dict[str, Any]:
     """Run one chunk, write its part, return ``{"path", "counts", "n_cells", "compute_s"}``.
 
     Cell errors are rows with ``status="error"``; only failures outside the
@@ -163,12 +175,19 @@ def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
     :data:`NOT_STORED`, and no traceback. The registry is built lazily in each
     worker process (``get_registry`` is cached per process), so pickling this
     task copies no plugin manager.
+
+    ``writer`` is the run lock's token: the part is committed only while this
+    flow run still holds the run directory (``regsim.store.write_part``).
+    ``owner`` is the sweep's ``(host, pid)``: a worker process on that host
+    ends itself once that process is gone (``regsim.lifeline``), so a killed
+    sweep leaves no workers finishing queued chunks behind.
     """
+    if owner is not None:
+        exit_with_owner(owner[1], owner[0])
     rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry(),
                      time_budget_s=time_budget_s)
     try:
-        path = write_part(rows, Path(run_dir) / chunk.part_name, schema,
-                          metadata=part_metadata(run_dir))
+        path = write_part(rows, Path(run_dir) / chunk.part_name, schema, metadata, writer=writer)
     except OSError as exc:
         if exc.errno not in PERMANENT_ERRNOS:
             raise
@@ -407,12 +426,18 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     """Run a regsim sweep spec; write Parquet parts and a manifest under ``out``.
 
     Resume semantics (``rerun=False``): the newest run directory of this sweep
-    whose manifest has the same ``spec_hash`` is continued in place: its cells
-    with a final status (``ok``, ``diverged``) are skipped; cells missing from
-    it or stored with ``status="error"`` (time-budget overruns included) are
-    removed from their parts (atomic rewrites) and run again. When nothing
-    remains the flow does nothing and returns that run's summary. No run with
-    this spec hash, or ``rerun=True``: a new run directory.
+    with the same identity (the set of cell ids plus the SHA-256 of every
+    input file, ``regsim.store.run_identity``; found through its manifest, or
+    through its parts' metadata when the manifest is gone, which is then
+    rebuilt) is continued in place. Its parts are checked first
+    (``regsim.store.scan_run``: damaged parts moved to ``_damaged/``, doubled
+    cells dropped); its cells with a final status (``ok``, ``diverged``) are
+    skipped; cells missing from it or stored with ``status="error"``
+    (time-budget overruns included) are removed from their parts (atomic
+    rewrites) and run again. When nothing remains the flow does nothing and
+    returns that run's summary. No run with this identity, or ``rerun=True``:
+    a new run directory. Parts are written under the run lock's token, so a
+    chunk of a superseded flow run cannot commit (``regsim.store.write_part``).
 
     The chunks run on the task runner named by ``runner`` (a deployment's
     parameters can choose it); with ``runner`` unset, on the flow's own
@@ -477,16 +502,38 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     sweep_dir = Path(out) / parsed.name
     flow_run_id = str(flow_run.id) if flow_run.id else None
 
-    previous = None if rerun else latest_run(sweep_dir, parsed.spec_hash)
+    # A run's identity is its SET of cells plus the bytes of every input file: the
+    # order of axis values does not matter, an edited CSV is a different run.
+    inputs = input_fingerprints(parsed.cells, registry)
+    cells_digest = cells_hash(parsed.cells)
+    identity = run_identity(cells_digest, inputs)
+    previous, notes = (None, []) if rerun else find_run(
+        sweep_dir, identity, spec_hash=parsed.spec_hash, inputs=inputs, cells_digest=cells_digest)
+    for note in notes:
+        logger.warning("sweep %s: %s", parsed.name, note)
     run_dir = previous if previous is not None else sweep_dir / new_run_id(started)
     with run_lock(run_dir):  # one writer per run directory
+        token = writer_token(run_dir)
         if previous is not None:
-            manifest = read_manifest(run_dir)
+            try:
+                manifest = read_manifest(run_dir)
+            except FileNotFoundError:
+                manifest = recover_manifest(run_dir)
+                logger.warning("sweep %s: %s had no %s; rebuilt it from its parts' metadata",
+                               parsed.name, run_dir, MANIFEST)
+            manifest.update(identity=identity, cells_hash=cells_digest, inputs=inputs)
             run_id = manifest["run_id"]
-            remove_temporaries(run_dir)
-            stored = {cid: status for part in stored_statuses(run_dir).values()
-                      for cid, status in part.items()}
+            scan = scan_run(run_dir)  # temporaries, damaged parts, doubled cells
+            for damage in scan.damaged:
+                logger.warning("sweep %s: damaged part %s", parsed.name, damage)
+            if scan.duplicates:
+                logger.warning("sweep %s: %d doubled rows removed from %s", parsed.name,
+                               scan.duplicates, run_dir)
+            stored = scan.statuses
             todo = [c for c in parsed.cells if stored.get(c.cell_id) not in DONE_STATUSES]
+            if not todo and manifest.get("status") == "recovered":
+                manifest["status"] = "complete"
+                write_manifest(run_dir, manifest)
             if not todo:
                 logger.info("sweep %s: all %d cells already stored in %s; nothing to do "
                             "(rerun=True starts a new run)", parsed.name, len(parsed.cells),
@@ -502,7 +549,8 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             drop_cells(run_dir, todo_ids & set(stored))
             del stored
             manifest.setdefault("resumes", []).append(
-                {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo)})
+                {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo),
+                 "damaged": scan.damaged, "duplicates_removed": scan.duplicates})
             manifest.update(status="running", finished=None)
             logger.info("sweep %s: resuming %s: %d of %d cells to run", parsed.name, run_dir,
                         len(todo), len(parsed.cells))
@@ -512,6 +560,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             manifest = {
                 "sweep": parsed.name, "run_id": run_id, "status": "running",
                 "spec": parsed.raw, "spec_hash": parsed.spec_hash, "source": parsed.source,
+                "identity": identity, "cells_hash": cells_digest, "inputs": inputs,
                 "n_cells": len(parsed.cells), "n_chunks": None,
                 "started": started.isoformat(), "finished": None,
                 "flow_run_id": flow_run_id,
@@ -522,6 +571,10 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         n_cells, n_todo = len(parsed.cells), len(todo)
         parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
         write_manifest(run_dir, manifest)
+        refresh_schema(run_dir, schema)  # readers of the sweep see this run's columns at once
+        run_meta = json.dumps({k: manifest.get(k) for k in (
+            "sweep", "run_id", "identity", "cells_hash", "spec_hash", "inputs", "spec", "source",
+            "n_cells")}, default=str)
 
         chosen = runner is not None or dask_address is not None
         with (chunk_task_runner(runner, workers, dask_address) if chosen
@@ -529,12 +582,17 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             kind, n_workers = runner_kind(task_runner), runner_workers(task_runner)
             submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
                           run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
-                          time_budget_s=unmapped(time_budget_s))
+                          time_budget_s=unmapped(time_budget_s),
+                          metadata=unmapped({**part_metadata(run_dir), RUN_META: run_meta}),
+                          writer=unmapped(token),
+                          owner=unmapped((socket.gethostname(), os.getpid())))
             bar = Progress(None, n_todo, enabled=progress)
             failed = _run_chunks(todo, task_runner, kind, n_workers, submit,
                                  _next_part_index(run_dir), chunk_size, bar, logger)
         del todo
 
+        settle_run(run_dir, token)  # one row per cell, whatever a superseded writer did
+        refresh_schema(run_dir)
         wall = time.perf_counter() - t0
         counts = {**Outcome().counts, **status_counts(run_dir)}
         stored_n = sum(counts.values())

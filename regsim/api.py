@@ -100,6 +100,12 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
 def open_results(path: str | Path, run: str | None = None) -> pd.DataFrame:
     """All rows under ``path`` (a run directory, a sweep directory or the store).
 
+    The columns are the union over every run read (nulls where a run lacks a
+    column; a column stored as int by one run and float by another is float).
+    A damaged part is skipped with a warning naming it (listed in
+    ``df.attrs["damaged_parts"]``); resuming its run moves it aside and runs
+    its cells again. See ``regsim.store.read_results``.
+
     ``run="latest"`` keeps the newest run of each sweep under ``path``; any other
     string keeps the run with that id (``regsim.report.select_runs``).
     """

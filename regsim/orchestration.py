@@ -154,12 +154,20 @@ def sweep_server(runner: str) -> Iterator[str | None]:
     # A fresh PREFECT_HOME migrates its database first (15 s or more on a busy
     # machine): allow more than Prefect's default of 20 s.
     server.start(timeout=max(90, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
+    # A sweep killed with ``kill -9`` cannot stop its server: a guard process does.
+    from .lifeline import guard
+
+    process = getattr(server, "server_process", None)
+    guardian = guard(process.pid) if process is not None else None
     try:
         with _reporting_to(server.api_url, no_heartbeats):
             yield server.api_url
     finally:
         _drain_to_server()
         server.stop()
+        if guardian is not None:
+            guardian.terminate()
+            guardian.wait()
 
 
 @contextlib.contextmanager

@@ -66,7 +66,7 @@ def test_sigkill_then_rerun_stores_every_cell_once_with_uninterrupted_values(api
     assert proc.poll() is None, "the sweep ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    (run_dir,) = (out / "resumable").iterdir()
+    (run_dir,) = [p for p in (out / "resumable").iterdir() if p.is_dir()]
     n_before = len(pd.read_parquet(run_dir))
     assert 0 < n_before < 72
     assert json.loads((run_dir / MANIFEST).read_text())["status"] == "running"
@@ -75,7 +75,8 @@ def test_sigkill_then_rerun_stores_every_cell_once_with_uninterrupted_values(api
     done = run_cli("sweep", spec, "--out", out, "--no-progress", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{n_before} cells already stored, {72 - n_before} run now" in done.stdout
-    assert [p.name for p in (out / "resumable").iterdir()] == [run_dir.name]  # continued in place
+    runs = [p.name for p in (out / "resumable").iterdir() if p.is_dir()]
+    assert runs == [run_dir.name]  # continued in place
     resumed = pd.read_parquet(run_dir)
     assert len(resumed) == 72 and resumed["cell_id"].is_unique
     assert not list(run_dir.glob(".*.tmp"))
@@ -98,7 +99,7 @@ def test_sigkill_then_rerun_stores_every_cell_once_with_uninterrupted_values(api
     finally:
         sys.path.pop(0)
         regsim.get_registry.cache_clear()
-    assert len(list((out / "resumable").iterdir())) == 1
+    assert len([p for p in (out / "resumable").iterdir() if p.is_dir()]) == 1
 
 
 RUNNER_SPEC = {
@@ -171,7 +172,7 @@ def test_flow_parameter_runner_hands_the_flows_own_server_to_its_workers(tmp_pat
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'COUNTS {"ok": 96, "error": 0, "diverged": 0, "not_converged": 0}' in res.stdout
     assert res.stderr.count("Starting temporary server") == 1, res.stderr[-3000:]
-    (run_dir,) = (tmp_path / "runners").iterdir()
+    (run_dir,) = [p for p in (tmp_path / "runners").iterdir() if p.is_dir()]
     manifest = json.loads((run_dir / MANIFEST).read_text())
     assert (manifest["runner"], manifest["workers"]) == ("processes", 2)
     assert len(pd.read_parquet(run_dir)) == 96

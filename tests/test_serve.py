@@ -100,7 +100,7 @@ def test_serve_with_cron_schedule_runs_the_deployment_into_the_store(prefect_ser
 
             flow_run = run_deployment("regsim-sweep/nightly-test", timeout=180)
             assert flow_run.state.is_completed(), flow_run.state
-            (run_dir,) = (out / "nightly").iterdir()
+            (run_dir,) = [p for p in (out / "nightly").iterdir() if p.is_dir()]
             df = pd.read_parquet(run_dir)
             assert len(df) == 4 and (df["status"] == "ok").all()
             manifest = pd.read_json(run_dir / "_manifest.json", typ="series")
@@ -149,7 +149,7 @@ def test_prefect_yaml_deploys_the_nightly_sweep_to_a_process_work_pool(prefect_s
             assert flow_run.state.is_completed(), flow_run.state
         finally:
             stop(worker)
-    (run_dir,) = (out / "quickstart").iterdir()
+    (run_dir,) = [p for p in (out / "quickstart").iterdir() if p.is_dir()]
     manifest = pd.read_json(run_dir / "_manifest.json", typ="series")
     assert manifest["status"] == "complete" and manifest["flow_run_id"] == str(flow_run.id)
     assert (manifest["runner"], manifest["workers"]) == ("processes", 2)
