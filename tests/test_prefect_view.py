@@ -8,6 +8,7 @@ import pandas as pd
 import regsim
 from regsim.cli import main as regsim_cli
 from regsim.runner import STATUSES
+from regsim.store import run_dirs
 
 from test_sweep import MIXED, _write_yaml
 
@@ -53,7 +54,8 @@ def test_errored_cells_fail_the_flow_run_and_keep_the_rows(prefect_server, tmp_p
     assert code == 1  # the CLI still gets the summary from the Failed state
     df = pd.read_parquet(tmp_path / "out" / "mixed")
     assert len(df) == 4 and (df["status"] == "ok").sum() == 1  # succeeded rows kept
-    run, tasks, artifacts = _read_run(_flow_run_id(next((tmp_path / "out" / "mixed").iterdir())))
+    (run_dir,) = run_dirs(tmp_path / "out" / "mixed")
+    run, tasks, artifacts = _read_run(_flow_run_id(run_dir))
     assert run.state.type.value == "FAILED"
     message = run.state.message
     assert "2 of 4 cells error" in message and "ok 1" in message and "diverged 1" in message
