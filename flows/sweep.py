@@ -539,10 +539,12 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
                             "(rerun=True starts a new run)", parsed.name, len(parsed.cells),
                             run_dir)
                 counts = {**Outcome().counts, **status_counts(run_dir)}
-                return {"run_dir": str(run_dir), "run_id": run_id,
-                        "manifest": str(run_dir / MANIFEST), "counts": counts,
-                        "n_cells": len(parsed.cells), "n_run": 0, "resumed": True,
-                        "wall_s": time.perf_counter() - t0, "failed_chunks": []}
+                return finish({"run_dir": str(run_dir), "run_id": run_id,
+                               "manifest": str(run_dir / MANIFEST), "counts": counts,
+                               "n_cells": len(parsed.cells), "n_run": 0, "resumed": True,
+                               "wall_s": time.perf_counter() - t0, "failed_chunks": []},
+                              sweep_name=parsed.name, spec_hash=parsed.spec_hash,
+                              runner=runner or "threads", logger=logger)
             # Remove old rows of the cells about to run before running them: a
             # crash in between leaves them missing (run next time), never doubled.
             todo_ids = {c.cell_id for c in todo}
