@@ -44,7 +44,9 @@ learner
     a fit has ``m`` columns, predictions ``(n, m)`` or ``(n, m, C)``, declared
     extra columns; the batch equals per-column fits; the same seed, the same fit.
 ensembler
-    an ensemble of the declared kind with ``m`` columns; deterministic under a seed.
+    an ensemble of the declared kind with ``m`` columns; ensembles that list
+    members implement the member protocol with consistent shapes;
+    deterministic under a seed.
 inference
     on a real ensemble from an installed ensembler and, for strategies that
     accept ``"bagging"``, on the kit's :func:`known_ensemble`: predictions of
@@ -834,6 +836,35 @@ def check_ensembler_fit(cls, ctx: _Context) -> None:
     _check_fit(out, _ensemble_batch(ens, pen), cls.columns, "fit")
 
 
+def check_ensembler_member_protocol(cls, ctx: _Context) -> None:
+    """An ensemble that lists members implements ``member_predictions`` and ``member_mask`` with
+    consistent shapes: ``(n, K, m[, C])`` (probabilities summing to 1) and ``(K, m)`` bool, every
+    column with at least one member. Skipped for kinds without members (dropout)."""
+    ens, data, learner, pen = _ensembler_setup(cls, ctx)
+    out = ens.fit(data, learner, pen, np.random.default_rng(0))
+    kind = type(out)
+    overrides = [getattr(kind, f, None) is not getattr(Ensemble, f)
+                 for f in ("member_predictions", "member_mask")]
+    if not any(overrides):
+        if out.kind == MEMBER_KIND:
+            raise AssertionError(f"ensembles of kind {MEMBER_KIND!r} must implement "
+                                 f"member_predictions(X) and member_mask() (regsim.Ensemble)")
+        raise CheckSkipped(f"{out.kind!r} ensembles do not list members")
+    if not all(overrides):
+        raise AssertionError("implements only one of member_predictions(X) and member_mask()")
+    mask = np.asarray(out.member_mask())
+    if mask.ndim != 2 or mask.shape[1] != out.m or mask.dtype != bool:
+        raise AssertionError(f"member_mask(): {mask.dtype} array of shape {mask.shape}, expected "
+                             f"bool (K, {out.m})")
+    if not mask.any(axis=0).all():
+        raise AssertionError("member_mask(): a column has no member")
+    n, K = data.X_test.shape[0], mask.shape[0]
+    tail = (data.n_classes,) if data.task == "classification" else ()
+    P = _shape("member_predictions(X_test)", out.member_predictions(data.X_test),
+               (n, K, out.m) + tail)
+    _distributions(P, data.task)
+
+
 def check_ensembler_deterministic(cls, ctx: _Context) -> None:
     """The same rng seed builds the same ensemble."""
     ens, data, learner, pen = _ensembler_setup(cls, ctx)
@@ -1126,7 +1157,8 @@ CHECKS: dict[str, tuple[Callable, ...]] = {
     "problem": _SHARED + (check_problem_shapes, check_problem_deterministic),
     "learner": _SHARED + (check_learner_fit, check_learner_batched_equals_per_column,
                           check_learner_deterministic),
-    "ensembler": _SHARED + (check_ensembler_fit, check_ensembler_deterministic),
+    "ensembler": _SHARED + (check_ensembler_fit, check_ensembler_member_protocol,
+                            check_ensembler_deterministic),
     "inference": _SHARED + (check_inference_predict, check_inference_known_ensemble,
                             check_inference_member_mask, check_inference_unanimous_members,
                             check_inference_within_members),

@@ -308,3 +308,47 @@ class ScadSmallStepRule(Scad):
         soft = np.sign(V) * np.maximum(v - step * lam, 0)
         middle = ((a - 1) * V - np.sign(V) * step * a * lam) / (a - 1 - step)
         return np.where(v <= lam * (1 + step), soft, np.where(v <= a * lam, middle, V))
+
+
+# ---- a non-separable penalty: the kit's prox oracle is then a local search, not a grid
+
+
+class GroupLasso(Penalty):
+    """α‖w‖₂ (one group): its prox shrinks the whole vector, block soft thresholding."""
+
+    name = "group_lasso"
+    params = {"alpha": Param(float, default=1.0, ge=0, path=True)}
+
+    def value(self, W):
+        return self.alpha * np.linalg.norm(W, axis=0)
+
+    def grad(self, W):
+        return self.alpha * W / np.maximum(np.linalg.norm(W, axis=0), 1e-300)
+
+    def prox(self, V, step):
+        norm = np.linalg.norm(V, axis=0)
+        return V * np.maximum(1.0 - step * self.alpha / np.maximum(norm, 1e-300), 0.0)
+
+
+class GroupLassoCoordinateProx(GroupLasso):
+    """Applies the L1 soft threshold coordinate by coordinate: the prox of another penalty."""
+
+    name = "group_lasso_coordinate_prox"
+
+    def prox(self, V, step):
+        return np.sign(V) * np.maximum(np.abs(V) - step * self.alpha, 0.0)
+
+
+@dataclass
+class PrivateBag(Ensemble):
+    members: list = field(default_factory=list)
+
+
+class MemberlessBagging(Bagging):
+    """Produces 'bagging' ensembles that keep their members private (no member protocol)."""
+
+    name = "memberless_bagging"
+
+    def fit(self, data, learner, penalty, rng):
+        bag = super().fit(data, learner, penalty, rng)
+        return PrivateBag(m=bag.m, kind=bag.kind, members=bag.members)

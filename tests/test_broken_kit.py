@@ -197,3 +197,24 @@ def test_every_route_catches_the_broken_plugins_and_honours_kit_skip(tmp_path):
                  "inference random_output: FAILED", "inference wrong_shape: FAILED",
                  "FAIL inference_member_mask", "FAIL penalty_prox_optimality"):
         assert line in block, (line, block)
+
+
+def test_non_separable_prox_is_checked_by_a_local_search():
+    import time
+
+    start = time.perf_counter()
+    results = {r.check: r for r in run_checks(bp.GroupLasso)}
+    assert results["penalty_prox_optimality"].status == "passed", results["penalty_prox_optimality"]
+    assert time.perf_counter() - start < 30
+    msg = failed(bp.GroupLassoCoordinateProx)["penalty_prox_optimality"]
+    assert "a local search finds" in msg
+
+
+def test_bagging_ensembles_must_implement_the_member_protocol():
+    import regsim
+
+    assert "must implement member_predictions(X) and member_mask()" in \
+        failed(bp.MemberlessBagging)["ensembler_member_protocol"]
+    statuses = {r.check: r.status for r in run_checks(regsim.get_registry().get("ensembler",
+                                                                                "bagging"))}
+    assert statuses["ensembler_member_protocol"] == "passed"
