@@ -163,7 +163,8 @@ def _param_line(p: dict) -> str:
 
 def component_text(info: dict, *, full_doc: bool = False, indent: str = "") -> str:
     """Plain text for one :func:`describe_component` dict (``regsim plugins``, ``regsim describe``)."""
-    lines = [f"{indent}{info['kind']} {info['name']}: {info['summary']}"]
+    head = f"{indent}{info['kind']} {info['name']}"
+    lines = [f"{head}: {info['summary']}" if info["summary"] else head]
     sub = indent + "  "
     if "distribution" in info:
         origin = " ".join(filter(None, (info["distribution"], info.get("version"))))

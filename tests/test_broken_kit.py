@@ -42,7 +42,7 @@ def test_a_correct_scad_prox_passes_at_every_step():
         np.testing.assert_allclose(pen.prox(v, step)[:, 0], brute[:, 0], atol=2e-4)
 
 
-def test_scad_rule_wrong_for_large_steps_is_caught():
+def test_scad_rule_wrong_for_large_steps_is_caught(monkeypatch):
     fails = failed(bp.ScadSmallStepRule)
     assert set(fails) == {"penalty_prox_optimality"}
     msg = fails["penalty_prox_optimality"]
@@ -52,12 +52,8 @@ def test_scad_rule_wrong_for_large_steps_is_caught():
     # the same rule is right at small steps: restricted to them, nothing fails
     import regsim.testing as kit
 
-    saved = kit.PROX_STEPS
-    kit.PROX_STEPS = saved[saved < 2.7]
-    try:
-        assert "penalty_prox_optimality" not in failed(bp.ScadSmallStepRule)
-    finally:
-        kit.PROX_STEPS = saved
+    monkeypatch.setattr(kit, "PROX_STEPS", PROX_STEPS[PROX_STEPS < 2.7])
+    assert "penalty_prox_optimality" not in failed(bp.ScadSmallStepRule)
 
 
 # --------------------------------------------------------------------------- inference

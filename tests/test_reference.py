@@ -2,6 +2,7 @@
 docs/reference.md is generated from the same declarations and never stale."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,20 @@ def test_describe_errors_are_one_line_naming_the_choices(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_dataset_fields_and_ensemble_protocol_are_documented():
+    import dataclasses
+    import inspect
+
+    hooks = (REFERENCE.parent / "hooks.md").read_text(encoding="utf-8")
+    doc = inspect.getdoc(regsim.Dataset)
+    for field in dataclasses.fields(regsim.Dataset):
+        assert re.search(rf"^{field.name} : ", doc, re.M), field.name
+        assert f"`{field.name}`" in hooks, field.name
+    for method, shape in (("member_predictions", "(n, K, m)"), ("member_mask", "(K, m)")):
+        text = inspect.getdoc(getattr(regsim.Ensemble, method))
+        assert "Returns" in text and shape in text, method
+        assert f"`{method}(" in hooks, method
+    assert "check_cell(components)" in hooks
+    assert "check_cell(components)" in (REFERENCE.parent / "plugin-tutorial.md").read_text()
