@@ -141,18 +141,30 @@ def lasso_duality_gap(G, c, W, alphas, *, yy=None):
     Returns
     -------
     ndarray of shape (m,)
-        With ``yy``: ``(F(w) - D(theta)) / F(w)``, where ``theta`` is the
-        residual ``(yc - Xc w) / n`` scaled into the dual feasible set
-        ``||Xc' theta||_inf <= alpha`` (the same dual point scikit-learn uses).
-        As ``D <= F* <= F(w)``, this bounds the relative suboptimality
-        ``(F(w) - F*) / F(w)``.  In Gram form, with ``g = c - G w`` and
-        ``k = min(1, alpha / max|g|)``::
+        With ``yy``: ``(F(w) - D(theta)) / F(0)``, the duality gap relative to
+        ``F(0) = yy = ||yc||^2 / (2n)`` (the objective at ``w = 0``, which
+        bounds ``F*`` from above for every alpha).  ``theta`` is the residual
+        ``(yc - Xc w) / n`` scaled into the dual feasible set
+        ``||Xc' theta||_inf <= alpha`` (the same dual point scikit-learn
+        uses), where a violation at the rounding level of evaluating
+        ``Xc' theta`` (the floor of the KKT check) counts as feasible.  As
+        ``D <= F* <= F(w)``, the gap bounds the suboptimality
+        ``(F(w) - F*) / F(0)`` (up to that rounding).  In Gram form, with
+        ``g = c - G w`` and ``k = min(1, alpha / max|g|)``::
 
             gap = alpha ||w||_1 - w'g + (1 - k^2)/2 w'g
                   - (1 - k)^2/2 c'w + (1 - k)^2 yy
 
-        Its floor is the rounding in ``F``, ~1e-16 times ``w'Gw / F``, which
-        is large when the model explains most of the variance of ``yc``.
+        Why these two choices: at ``alpha = 0`` the feasible set is
+        ``Xc' theta = 0``, which a floating-point residual never meets
+        exactly, so a strict scaling gives ``k = 0``, ``theta = 0`` and a
+        "gap" of ``F(w)`` at the exact least-squares solution; and dividing
+        by ``F(w)`` instead of ``F(0)`` blows the rounding floor up when the
+        model explains nearly all of ``yc`` (``F* -> 0``).  Relative to
+        ``F(0)`` the floor is about 1e-16 times ``w'Gw / yy <= 2`` (times
+        the condition of ``G`` at ``alpha = 0``).  ``F(0)`` is the scale of
+        scikit-learn's stopping rule (its ``tol`` is compared with the gap
+        over ``||y||^2``).  0 when ``yy == 0``.
 
         Without ``yy``: the KKT residual of :func:`lasso_kkt_residual` divided
         by ``max|c|`` (0 when ``c == 0``).  Both are 0 at an exact solution.
@@ -170,17 +182,17 @@ def lasso_duality_gap(G, c, W, alphas, *, yy=None):
     wg = np.einsum("ij,ij->j", W, g)
     l1 = np.abs(W).sum(axis=0)
     gmax = np.abs(g).max(axis=0, initial=0.0)
+    amax = float(np.max(np.abs(c), initial=0.0))
+    rounding = _kkt_floor(G, W, amax) * amax if amax > 0 else np.zeros_like(gmax)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = np.where(gmax > alphas, alphas / gmax, 1.0)
-    # Using G w = c - g, both F and the gap are written so that the large
-    # terms cancel analytically: the leading term alpha||w||_1 - w'g vanishes
-    # to rounding at a solution instead of being a difference of O(yy) terms.
-    primal = yy - 0.5 * (cw + wg) + alphas * l1
+        kappa = np.where(gmax > alphas + rounding, alphas / gmax, 1.0)
+    # Using G w = c - g, the gap is written so that the large terms cancel
+    # analytically: the leading term alpha||w||_1 - w'g vanishes to rounding
+    # at a solution instead of being a difference of O(yy) terms.
     one_k = 1.0 - kappa
     gap = (alphas * l1 - wg) + 0.5 * one_k * (1.0 + kappa) * wg - 0.5 * one_k**2 * cw + one_k**2 * yy
     gap = np.maximum(gap, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(primal > 0, gap / primal, gap)
+    return gap / yy if yy > 0 else gap
 
 
 # --------------------------------------------------------------------------- #
@@ -236,7 +248,7 @@ def lasso_path_gram(
     W : ndarray of shape (d, m)
         ``W[:, j]`` minimises the objective for ``alphas[j]`` (input order).
     duality_gap : ndarray of shape (m,)
-        With ``yy``: the relative duality gap ``(F(w) - D) / F(w)`` of
+        With ``yy``: the relative duality gap ``(F(w) - D) / F(0)`` of
         :func:`lasso_duality_gap`.  Without ``yy`` the gap cannot be formed
         and the relative KKT residual (violation / ``alpha_max``) is reported
         instead.  Both are at rounding level for exact solutions (~1e-16 for

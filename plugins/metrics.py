@@ -132,6 +132,39 @@ class Coefficients(Metric):
         return out
 
 
+class R2(Metric):
+    """Coefficient of determination on the held-out rows: 1 − Σ(y − ŷ)² / Σ(y − ȳ)².
+
+    ȳ is the mean of the held-out targets (scikit-learn's ``r2_score``). With
+    a ``csv`` problem's ``test_fraction: 0`` the held-out rows are the training rows.
+    """
+
+    name = "r2"
+    columns = {"r2": "float"}
+
+    def compute(self, ev):
+        if not _regression(ev):
+            return {}
+        y = ev.data.y_test
+        total = np.sum((y - y.mean()) ** 2)
+        if total == 0:
+            return {}
+        return {"r2": 1.0 - np.sum((ev.test_prediction - y[:, None]) ** 2, axis=0) / total}
+
+
+class Intercept(Metric):
+    """The fitted intercept of a linear model (unpenalised: ȳ − x̄ᵀw̃ on the training rows)."""
+
+    name = "intercept"
+    columns = {"intercept": "float"}
+
+    def compute(self, ev):
+        intercept = getattr(ev.fit, "intercept", None)
+        if ev.weights is None or intercept is None:
+            return {}
+        return {"intercept": np.broadcast_to(np.asarray(intercept, dtype=float), (ev.m,))}
+
+
 class Accuracy(Metric):
     """Classification: share of test rows whose most probable class is the label."""
 
@@ -166,5 +199,5 @@ class LogLoss(Metric):
 @regsim.hookimpl
 def register_metrics(register):
     for cls in (TrainMSE, TestMSE, WeightError, Sparsity, TheoryGap, Shrinkage, Coefficients,
-                Accuracy, LogLoss):
+                R2, Intercept, Accuracy, LogLoss):
         register(cls)

@@ -25,6 +25,7 @@ class L2(Penalty):
     """
 
     name = "l2"
+    smooth = True
     params = {"alpha": Param(float, default=1.0, ge=0, path=True, doc="penalty strength α")}
 
     @property
@@ -44,7 +45,8 @@ class L2(Penalty):
     def theory(self, quadratic: Quadratic):
         lam, Q = quadratic.eig
         alpha = np.atleast_1d(self.alpha)
-        factor = lam[:, None] / (lam[:, None] + alpha[None, :])  # (d, m) shrinkage factors
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where λ = α = 0, set below
+            factor = lam[:, None] / (lam[:, None] + alpha[None, :])  # (d, m) shrinkage factors
         factor = np.where(lam[:, None] > 0, factor, 0.0)  # 0/0: no curvature, no component
         return Q @ (factor * (Q.T @ quadratic.w_star)[:, None])
 
@@ -58,6 +60,7 @@ class L1(Penalty):
     """
 
     name = "l1"
+    smooth = False  # |w| has a kink at 0: sub-gradient steps oscillate; use its prox
     params = {"alpha": Param(float, default=1.0, ge=0, path=True, doc="penalty strength α")}
 
     @property
@@ -92,6 +95,7 @@ class NoPenalty(Penalty):
     """
 
     name = "none"
+    smooth = True
     params = {}
     identically_zero = True
 

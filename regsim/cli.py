@@ -297,12 +297,14 @@ def cmd_sweep(args) -> int:
     print(f"cells     {summary['n_cells']}: {stored} stored ({detail}){missing}")
     print(f"wall time {summary['wall_s']:.1f} s")
     print(f"results   {summary['run_dir']}")
-    if counts.get("error", 0):
+    if counts.get("error", 0) or counts.get("not_converged", 0):
         df = read_results(summary["run_dir"], columns=["cell_id", "status", "error"])
-        errors = df[df["status"] == "error"]
-        print("errors (first 5; rerun the same command to retry them):")
-        for _, row in errors.head(5).iterrows():
-            print(f"  {row['cell_id']}: {row['error']}")
+        for status, what in (("error", "errors"), ("not_converged", "not converged")):
+            first = df[df["status"] == status].head(5)
+            if len(first):
+                print(f"{what} (first 5; rerun the same command to retry them):")
+                for _, row in first.iterrows():
+                    print(f"  {row['cell_id']}: {row['error']}")
     for failure in summary["failed_chunks"]:
         print(f"not stored {failure.removeprefix('not stored: ')} (rerun to retry)")
     print(f"next      regsim show {summary['run_dir']}\n"

@@ -275,9 +275,16 @@ class Penalty(Component):
     scalar broadcasting to every column). Weights are ``(d, m)``.
 
     Required: ``value``, ``grad``, ``prox``. Optional: ``theory``.
+
+    ``smooth`` declares that ``grad`` is the gradient of a continuously
+    differentiable Ω (L2, none). Learners that step along ``grad`` with a fixed
+    step (``gradient_descent``) only accept penalties that declare it; the
+    default ``False`` is the safe one for a penalty that does not say, which
+    still works with ``proximal_gradient`` through its ``prox``.
     """
 
     kind = "penalty"
+    smooth: ClassVar[bool] = False
 
     def value(self, W: np.ndarray) -> np.ndarray:
         """Penalty value per column, ``(m,)``."""
@@ -300,9 +307,20 @@ class Penalty(Component):
 class Fit:
     """What a learner returns for a batch of ``m`` cells.
 
-    ``status`` holds ``"ok"`` or ``"diverged"`` per column and ``message`` a
-    reason for anything but ok. ``columns`` may carry extra per-column values
-    (``n_iter``, ``duality_gap``) that end up as result columns.
+    ``status`` holds, per column, one of
+
+    * ``"ok"``: the learner met its stated optimality tolerance (its measure,
+      e.g. a relative duality gap or proximal-gradient residual, belongs in
+      ``columns["optimality"]``), so the weights are the optimum's;
+    * ``"not_converged"``: it stopped above that tolerance; ``message`` quotes
+      the measure and the tolerance. Metrics are not stored, the learner's own
+      ``columns`` are, and a resumed sweep runs the cell again;
+    * ``"diverged"``: the iterates blew up; ``message`` quotes the step-size
+      bound that applies to the penalty in use. Final: kept on resume.
+
+    ``message`` is a reason for anything but ok. ``columns`` may carry extra
+    per-column values (``optimality``, ``n_iter``, ``duality_gap``) that end up
+    as result columns.
     """
 
     m: int

@@ -28,10 +28,15 @@ from .spec import SLOTS, Cell
 __all__ = ["run_cells", "group_cells", "rngs_for", "Outcome", "STATUSES", "DONE_STATUSES",
            "CellTimeout", "time_budget"]
 
-STATUSES = ("ok", "error", "diverged")
+STATUSES = ("ok", "error", "diverged", "not_converged")
 #: Statuses that are final: a resumed sweep skips these cells. ``error`` (which
-#: includes a cell over its time budget) is never final: it is run again.
+#: includes a cell over its time budget) and ``not_converged`` (the learner
+#: stopped above its optimality tolerance; a rerun with more iterations or a
+#: looser ``tol`` may succeed) are never final: they are run again.
 DONE_STATUSES = ("ok", "diverged")
+#: Statuses whose rows keep the learner's own columns (``optimality``, ``n_iter``,
+#: ``duality_gap``...): a ``not_converged`` row says how far from optimal it stopped.
+_FIT_COLUMN_STATUSES = ("ok", "not_converged")
 
 # SeedSequence spawn keys per role: the problem instance, then the learner and
 # ensembler. Changing these changes every published number.
@@ -229,8 +234,10 @@ def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
     for i, cell in enumerate(group):
         row = _identity(cell)
         ok = status[i] == "ok"
+        fit_ok = status[i] in _FIT_COLUMN_STATUSES
         for col, values in columns.items():
-            row[col] = _cell_value(values, i) if ok else None
+            keep = ok or (fit_ok and col in fit.columns)
+            row[col] = _cell_value(values, i) if keep else None
         row.update(status=status[i], error=message[i], wall_s=wall)
         rows.append(row)
     return rows

@@ -25,7 +25,7 @@ def test_bagged_trees_beat_a_single_tree_on_friedman1(prefect_server, tmp_path):
         "metrics": ["test_mse", "bagging_moments"],
     }
     summary = regsim.run_sweep(spec, out=tmp_path, chunk_size=20, progress=False)
-    assert summary["counts"] == {"ok": 160, "error": 0, "diverged": 0}
+    assert summary["counts"] == {"ok": 160, "error": 0, "diverged": 0, "not_converged": 0}
     df = pd.read_parquet(tmp_path / "friedman1-bagging")
 
     def mse(learner, bootstrap, k):

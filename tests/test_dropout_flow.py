@@ -28,7 +28,7 @@ def dropout_spec():
 
 def test_dropout_sweep_through_prefect(prefect_server, dropout_spec, tmp_path):
     summary = regsim.run_sweep(dropout_spec, out=tmp_path, chunk_size=4, progress=False)
-    assert summary["counts"] == {"ok": 16, "error": 0, "diverged": 0}
+    assert summary["counts"] == {"ok": 16, "error": 0, "diverged": 0, "not_converged": 0}
     df = pd.read_parquet(tmp_path / "dropout-small")
     assert len(df) == 16 and (df["status"] == "ok").all()
     assert df["accuracy"].between(0, 1).all() and (df["log_loss"] > 0).all()

@@ -31,7 +31,7 @@ def test_sweep_with_elastic_net_next_to_l1_and_l2(prefect_server, elasticnet_ins
         "metrics": ["test_mse", "theory_gap", "sparsity", "coefficients"],
     }
     summary = regsim.run_sweep(spec, out=tmp_path, progress=False)
-    assert summary["counts"] == {"ok": 32, "error": 0, "diverged": 0}
+    assert summary["counts"] == {"ok": 32, "error": 0, "diverged": 0, "not_converged": 0}
     df = pd.read_parquet(tmp_path / "enet")
     assert df.groupby("penalty").size().to_dict() == {"elastic_net": 16, "l1": 8, "l2": 8}
     enet = df[df["penalty"] == "elastic_net"]

@@ -12,7 +12,7 @@ from regsim.store import MANIFEST
 
 def test_flow_writes_parts_and_manifest(prefect_server, small_spec, tmp_path):
     summary = regsim.run_sweep(small_spec, out=tmp_path, chunk_size=5, progress=False)
-    assert summary["counts"] == {"ok": 20, "error": 0, "diverged": 0}
+    assert summary["counts"] == {"ok": 20, "error": 0, "diverged": 0, "not_converged": 0}
     run_dir = tmp_path / "small" / summary["run_id"]
     parts = sorted(run_dir.glob("part-*.parquet"))
     assert len(parts) == 4  # 4 groups (2 penalties x 2 seeds), chunk_size 5 keeps groups whole

@@ -115,7 +115,7 @@ def test_a_feature_of_magnitude_1e160_is_standardised_right(tmp_path):
 
 def test_a_feature_whose_squares_overflow_is_refused_without_standardisation(tmp_path, capsys):
     path, _, _ = _huge_column_table(tmp_path, 1e160, "huge.csv")
-    code, err = _validate(tmp_path, _spec(path, standardize=False), capsys)
+    code, err = _validate(tmp_path, _spec(path, scale="none"), capsys)
     assert code == 2 and "'x2'" in err and "overflow" in err
 
 

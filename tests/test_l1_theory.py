@@ -38,8 +38,8 @@ ORTHOGONAL = {"n_train": 100, "n_features": 12, "design": "orthogonal", "conditi
 
 @pytest.mark.parametrize("learner, tol", [
     ({"plugin": "lasso_path"}, 1e-10),
-    # FISTA stops when a step moves w by < tol·max(1, ‖w‖); with tol=1e-14 the
-    # remaining error (condition 30) is below 1e-10 relative to ‖w*‖.
+    # FISTA stops when its relative proximal-gradient residual is <= tol; with
+    # tol=1e-14 the remaining error (condition 30) is below 1e-10 relative to ‖w*‖.
     ({"plugin": "proximal_gradient", "tol": 1e-14, "max_iter": 100000}, 1e-10),
 ])
 def test_soft_threshold_is_exact_on_an_orthogonal_design(learner, tol):

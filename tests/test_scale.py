@@ -147,7 +147,7 @@ def test_threads_processes_and_dask_cluster_give_identical_results(api_url, dask
                          "processes": dict(runner="processes", workers=2, chunk_size=16),
                          "dask": dict(runner="dask", dask_address=dask_cluster)}.items():
         summary = regsim.run_sweep(RUNNER_SPEC, out=tmp_path / name, progress=False, **kwargs)
-        assert summary["counts"] == {"ok": 96, "error": 0, "diverged": 0}, name
+        assert summary["counts"] == {"ok": 96, "error": 0, "diverged": 0, "not_converged": 0}, name
         assert json.loads((tmp_path / name / "runners" / summary["run_id"] / MANIFEST)
                           .read_text())["runner"] == name
         frames[name] = canonical(pd.read_parquet(summary["run_dir"]))
@@ -169,7 +169,7 @@ def test_flow_parameter_runner_hands_the_flows_own_server_to_its_workers(tmp_pat
                                              PREFECT_SERVER_ANALYTICS_ENABLED="false"),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert 'COUNTS {"ok": 96, "error": 0, "diverged": 0}' in res.stdout
+    assert 'COUNTS {"ok": 96, "error": 0, "diverged": 0, "not_converged": 0}' in res.stdout
     assert res.stderr.count("Starting temporary server") == 1, res.stderr[-3000:]
     (run_dir,) = (tmp_path / "runners").iterdir()
     manifest = json.loads((run_dir / MANIFEST).read_text())
@@ -194,7 +194,7 @@ def test_raising_nan_and_over_budget_cells_are_recorded_and_set_the_exit_code(ap
     res = run_cli("sweep", spec, "--out", out, "--runner", "processes", "--workers", 2,
                   "--time-budget", 2, "--no-progress", env=env_with_plugin(None))
     assert res.returncode == 1, res.stderr[-3000:]
-    assert "cells     8: ok 2, error 4, diverged 2" in res.stdout
+    assert "cells     8: 8 stored (ok 2, error 4, diverged 2, not_converged 0)" in res.stdout
     assert res.stderr.count("Starting temporary server") == 1, res.stderr[-3000:]
     df = pd.read_parquet(out / "faulty").set_index("problem.mode")
     assert (df.loc["ok", "status"] == "ok").all() and df.loc["ok", "test_mse"].notna().all()

@@ -38,7 +38,7 @@ def test_errors_and_divergence_are_rows_and_the_cli_exits_nonzero(prefect_server
                        "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 1
-    assert "cells     4: ok 1, error 2, diverged 1" in printed
+    assert "cells     4: 4 stored (ok 1, error 2, diverged 1, not_converged 0)" in printed
     assert "no column 'no_such_column'" in printed  # the first errors are shown
 
     df = pd.read_parquet(tmp_path / "out" / "mixed")
@@ -55,7 +55,7 @@ def test_errors_and_divergence_are_rows_and_the_cli_exits_nonzero(prefect_server
         assert "columns: age, sex, bmi" in err["error"]
     manifest = json.loads(next((tmp_path / "out" / "mixed").glob(f"*/{MANIFEST}")).read_text())
     assert manifest["status"] == "complete" and manifest["counts"] == {
-        "ok": 1, "error": 2, "diverged": 1}
+        "ok": 1, "error": 2, "diverged": 1, "not_converged": 0}
 
 
 def test_same_spec_and_seed_rerun_bit_identical(prefect_server, small_spec, tmp_path):

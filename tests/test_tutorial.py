@@ -178,7 +178,7 @@ def test_runs_in_a_sweep_with_proximal_gradient(huber_package, prefect_server, t
 
     spec = yaml.safe_load((huber_package / "huber-sweep.yaml").read_text())
     summary = regsim.run_sweep(spec, out=tmp_path, progress=False)
-    assert summary["counts"] == {"ok": 42, "error": 0, "diverged": 0}
+    assert summary["counts"] == {"ok": 42, "error": 0, "diverged": 0, "not_converged": 0}
     df = regsim.open_results(summary["run_dir"])
     huber = df[df["penalty"] == "huber"]
     assert len(huber) == 28 and set(huber["penalty.delta"]) == {0.05, 1.0}
