@@ -29,6 +29,7 @@ REGENERATE = "python -m regsim.reference --write docs/reference.md"
 
 #: Class attributes shown per kind, beside ``params`` and ``columns``.
 _DECLARED = {
+    "penalty": ("smooth",),
     "learner": ("tasks",),
     "ensembler": ("produces",),
     "inference": ("accepts", "tasks"),
@@ -100,8 +101,8 @@ def describe_component(kind: str, cls: type, plugin=None) -> dict:
         :func:`describe_param` dicts), ``columns`` (result column -> type, for
         metrics and for learners and ensemblers that declare extra columns),
         the kind's other declarations (``tasks``, ``produces``, ``accepts``,
-        ``default``, ``title``), ``kit_skip`` and, for penalties, ``theory``
-        (whether it predicts the optimum).
+        ``default``, ``title``, a penalty's ``smooth``), ``kit_skip`` and, for
+        penalties, ``theory`` (whether it predicts the optimum).
     """
     doc = inspect.getdoc(cls) or ""
     out: dict[str, Any] = {
@@ -169,7 +170,7 @@ def component_text(info: dict, *, full_doc: bool = False, indent: str = "") -> s
     if "distribution" in info:
         origin = " ".join(filter(None, (info["distribution"], info.get("version"))))
         lines.append(f"{sub}from {info['plugin']} ({origin}), class {info['class']}")
-    for attr in ("tasks", "produces", "accepts", "default", "title", "theory"):
+    for attr in ("tasks", "produces", "accepts", "default", "title", "smooth", "theory"):
         if attr in info:
             value = info[attr]
             value = ", ".join(value) if isinstance(value, list) else value
@@ -233,7 +234,7 @@ def _md_cell(text: Any) -> str:
 def _md_component(info: dict) -> list[str]:
     lines = [f"### {info['kind']} `{info['name']}`", "", f"`{info['class']}`", ""]
     decl = []
-    for attr in ("tasks", "produces", "accepts", "default", "title", "theory"):
+    for attr in ("tasks", "produces", "accepts", "default", "title", "smooth", "theory"):
         if attr in info:
             value = info[attr]
             value = ", ".join(f"`{v}`" for v in value) if isinstance(value, list) else f"`{value}`"

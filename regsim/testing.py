@@ -745,9 +745,10 @@ def _check_fit(fit, m: int, columns: dict, who: str) -> None:
         raise AssertionError(f"{who}: Fit.m = {fit.m} for a batch of {m}")
     if len(fit.status) != m or len(fit.message) != m:
         raise AssertionError(f"{who}: status and message must have length {m}")
-    bad = set(np.asarray(fit.status, dtype=object).tolist()) - {"ok", "diverged"}
+    bad = set(np.asarray(fit.status, dtype=object).tolist()) - {"ok", "not_converged", "diverged"}
     if bad:
-        raise AssertionError(f"{who}: status values must be 'ok' or 'diverged', got {sorted(bad)}")
+        raise AssertionError(f"{who}: status values must be 'ok', 'not_converged' or 'diverged', "
+                             f"got {sorted(bad)}")
     extra = set(fit.columns) - set(columns)
     if extra:
         raise AssertionError(f"{who}: columns {sorted(extra)} are not declared in `columns`")
