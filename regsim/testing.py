@@ -97,6 +97,8 @@ __all__ = [
     "parametrize_checks",
     "example_values",
     "known_ensemble",
+    "KnownEnsemble",
+    "MEMBER_KIND",
     "kit_skip_reason",
     "installed_registry",
     "PROX_STEPS",
@@ -879,9 +881,7 @@ def check_ensembler_deterministic(cls, ctx: _Context) -> None:
 
 
 def _ensemble_for(cls, ctx: _Context):
-    if ctx.registry is None:
-        raise CheckSkipped("needs an ensembler producing one of "
-                           f"{cls.accepts}; pass registry=")
+    """A real ensemble of an accepted kind, from the first installed ensembler producing one."""
     for name in ctx.registry.names("ensembler"):
         ecls = ctx.registry.get("ensembler", name)
         if ecls.produces in cls.accepts:
