@@ -955,6 +955,17 @@ def known_ensemble(task: str, *, seed: int = 0, unanimous: bool = False,
     outside : float
         Added to the weights of members outside the masks: any value gives the
         same ensembles, so a strategy's output must not change.
+
+    Returns
+    -------
+    ensemble : KnownEnsemble
+        Kind ``"bagging"``, ``K = 7`` members, ``m = 4`` columns of sizes
+        ``k = (1, 4, 7, 3)``; ``member_predictions(X)`` is ``(n, 7, 4)`` or
+        ``(n, 7, 4, C)``, ``member_mask()`` ``(7, 4)``.
+    X : ndarray, shape (n, d)
+        Test inputs (``n = 20``).
+    C : int or None
+        Classes for classification, else ``None``.
     """
     rng = np.random.default_rng(seed)
     data = _regression_data() if task == "regression" else _classification_data()

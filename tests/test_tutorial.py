@@ -98,7 +98,12 @@ def test_each_kind_is_installed_and_listed_with_its_parameters(tutorial_packages
     assert (trim["default"], trim["ge"], trim["lt"], trim["path"]) == (0.1, 0, 0.5, False)
     assert plugins["trimmed"]["details"]["inference"]["trimmed_mean"]["accepts"] == ["bagging"]
 
-    # `regsim describe huber` prints what the tutorial shows (up to its "...")
+    # `regsim plugins` and `regsim describe huber` print what the tutorial shows
+    shown = next(b for b in CONSOLE.findall(TUTORIAL.read_text()) if "$ regsim plugins\n" in b)
+    shown = shown.split("$ regsim plugins\n...\n")[1].split("...")[0]
+    assert main(["plugins"]) == 0
+    listed_text = capsys.readouterr().out
+    assert shown in listed_text, listed_text[listed_text.find("huber  ("):][:800]
     shown = next(b for b in CONSOLE.findall(TUTORIAL.read_text()) if "$ regsim describe huber" in b)
     shown = shown.split("$ regsim describe huber\n")[1].split("...")[0]
     assert main(["describe", "huber"]) == 0
