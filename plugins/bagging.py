@@ -118,7 +118,9 @@ class Bagging(Ensembler):
     name = "bagging"
     produces = "bagging"
     params = {
-        "k": Param(int, default=10, ge=1, path=True, doc="ensemble size (members averaged)"),
+        "k": Param(int, default=10, ge=1, le=10_000, path=True,
+                   doc="ensemble size (members averaged; at most 10,000: every member's "
+                       "predictions are held at once)"),
         "bootstrap": Param(bool, default=True, doc="draw with replacement"),
         "max_samples": Param(float, default=1.0, gt=0, le=1,
                              doc="rows per member as a fraction of n_train"),

@@ -85,6 +85,7 @@ class Dropout(Ensembler):
 
     name = "dropout"
     produces = "dropout"
+    tasks = ("classification",)
     params = {
         "drop_input": Param(float, default=0.2, ge=0, lt=1,
                             doc="DROP probability of each input unit (keep = 1 - drop_input)"),
@@ -116,6 +117,7 @@ class Dropout(Ensembler):
 
 class _DropoutStrategy(InferenceStrategy):
     accepts = ("dropout",)
+    tasks = ("classification",)
 
     def predict(self, ensemble: DropoutEnsemble, X: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, m, C)``; each distinct network is combined once."""

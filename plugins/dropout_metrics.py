@@ -50,6 +50,7 @@ class DropoutGap(Metric):
     """
 
     name = "dropout_gap"
+    tasks = ("classification",)
     columns = {f"{ref}_{what}": "float" for ref in ("arith", "geom")
                for what in ("max_abs_dp", "kl", "argmax_agreement")}
 
@@ -72,6 +73,7 @@ class MCError(Metric):
     estimates (expected to fall as 1/√n_masks)."""
 
     name = "mc_error"
+    tasks = ("classification",)
     columns = {"mc_rms_error": "float"}
 
     def compute(self, ev):

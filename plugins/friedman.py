@@ -55,6 +55,7 @@ class Friedman1(Problem):
     """Friedman #1: ``n_features`` ≥ 5 uniforms on [0, 1], only the first five matter."""
 
     name = "friedman1"
+    task = "regression"
     params = {**_COMMON,
               "n_features": Param(int, default=10, ge=5, doc="inputs (Breiman: 10)"),
               "noise": Param(float, default=1.0, ge=0, doc="noise standard deviation (Breiman: 1)")}
@@ -69,6 +70,7 @@ class Friedman2(Problem):
     """Friedman #2: four inputs on the ranges of :func:`friedman2`."""
 
     name = "friedman2"
+    task = "regression"
     params = {**_COMMON,
               "noise": Param(float, default=125.0, ge=0,
                              doc="noise standard deviation (Breiman: 3:1 signal to noise, ~125)")}
@@ -82,6 +84,7 @@ class Friedman3(Problem):
     """Friedman #3: inputs as #2, target :func:`friedman3`."""
 
     name = "friedman3"
+    task = "regression"
     params = {**_COMMON,
               "noise": Param(float, default=0.1, ge=0,
                              doc="noise standard deviation (Breiman: 3:1 signal to noise, ~0.1)")}

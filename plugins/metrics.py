@@ -21,6 +21,7 @@ class TrainMSE(Metric):
     """Mean squared error on the training rows."""
 
     name = "train_mse"
+    tasks = ("regression",)
     default = True
     columns = {"train_mse": "float"}
 
@@ -34,6 +35,7 @@ class TestMSE(Metric):
     """Mean squared error on the held-out rows."""
 
     name = "test_mse"
+    tasks = ("regression",)
     default = True
     columns = {"test_mse": "float"}
 
@@ -169,6 +171,7 @@ class Accuracy(Metric):
     """Classification: share of test rows whose most probable class is the label."""
 
     name = "accuracy"
+    tasks = ("classification",)
     default = True
     columns = {"accuracy": "float"}
 
@@ -184,6 +187,7 @@ class LogLoss(Metric):
     clipped at 1e-15, as scikit-learn's ``log_loss``)."""
 
     name = "log_loss"
+    tasks = ("classification",)
     default = True
     columns = {"log_loss": "float"}
 

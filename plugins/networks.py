@@ -334,7 +334,8 @@ class MLP(_NetworkLearner):
 
     name = "mlp"
     params = {
-        "hidden": Param(list, default=[16], doc="units per hidden layer, e.g. [16] or [32, 32]"),
+        "hidden": Param(list, default=[16], item=Param(int, ge=1), min_len=1,
+                        doc="units per hidden layer, e.g. [16] or [32, 32]"),
         **_NetworkLearner.params,
     }
 

@@ -35,6 +35,7 @@ class LinearRegression(Problem):
     """
 
     name = "linear_regression"
+    task = "regression"
     params = {
         "n_train": Param(int, default=200, ge=2, doc="training rows"),
         "n_test": Param(int, default=1000, ge=1, doc="test rows"),
@@ -55,6 +56,9 @@ class LinearRegression(Problem):
     @classmethod
     def check_cell(cls, components):
         problem = components["problem"]
+        if problem.get("design") == "orthogonal" and problem["n_train"] <= problem["n_features"]:
+            return (f"n_train: the orthogonal design needs n_train > n_features "
+                    f"({problem['n_features']}), got {problem['n_train']}")
         h = problem.get("h_diag")
         if h is None:
             return None
@@ -143,6 +147,7 @@ class CsvProblem(Problem):
     """
 
     name = "csv"
+    task_param = "task"
     params = {
         "path": Param(str, doc="CSV file (header row required)"),
         "target": Param(str, doc="name of the target column"),
@@ -307,6 +312,7 @@ class SoftmaxClassification(Problem):
     """
 
     name = "softmax_classification"
+    task = "classification"
     params = {
         "n_train": Param(int, default=200, ge=2, doc="training rows"),
         "n_test": Param(int, default=1000, ge=1, doc="test rows"),

@@ -21,12 +21,14 @@ class TeacherMLP(Problem):
     """
 
     name = "teacher_mlp"
+    task = "classification"
     params = {
         "n_train": Param(int, default=500, ge=2, doc="training rows"),
         "n_test": Param(int, default=1000, ge=1, doc="test rows"),
         "n_features": Param(int, default=10, ge=1, doc="number of features d"),
         "n_classes": Param(int, default=4, ge=2, doc="number of classes C"),
-        "teacher_hidden": Param(list, default=[32], doc="units per hidden layer of the teacher"),
+        "teacher_hidden": Param(list, default=[32], item=Param(int, ge=1), min_len=1,
+                                doc="units per hidden layer of the teacher"),
         "scale": Param(float, default=3.0, gt=0, doc="logit scale (label determinism)"),
     }
 

@@ -167,11 +167,32 @@ def _load(path):
 
 
 def cmd_validate(args) -> int:
-    spec = _load(args.spec)
-    groups = len({c.group for c in spec.cells})
-    print(f"{args.spec}: valid spec {spec.name!r}: {len(spec)} cells in {groups} batched groups; "
-          f"metrics: {', '.join(spec.metrics)}")
-    for cell in spec.cells[: args.show]:
+    """Check a spec and print its cell count and first cells, without expanding the rest.
+
+    The count is a product of axis lengths; only the cells shown are generated,
+    so time and memory do not grow with the size of the sweep.
+    """
+    from itertools import islice
+
+    from .params import SpecError
+    from .spec import VALIDATE_CELL_CHECKS, plan_spec
+
+    registry = _registry_or_exit()
+    try:
+        plan = plan_spec(args.spec, registry)
+        try:
+            checked_all = plan.check(max_cell_checks=VALIDATE_CELL_CHECKS)
+            shown = list(islice(plan.iter_cells(), max(args.show, 0)))
+        except SpecError as exc:
+            raise plan.located(exc) from None
+    except SpecError as exc:
+        print(f"regsim: invalid spec: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    groups = plan.n_groups
+    grouped = f" in {groups} batched groups" if groups is not None else ""
+    print(f"{args.spec}: valid spec {plan.name!r}: {plan.n_cells} cells{grouped}; "
+          f"metrics: {', '.join(plan.metrics)}")
+    for cell in shown:
         parts = []
         for slot, comp in cell.components.items():
             if comp is not None:
@@ -179,8 +200,11 @@ def cmd_validate(args) -> int:
                                    for k, v in comp.items() if k != "plugin")
                 parts.append(f"{slot}={comp['plugin']}({params})")
         print(f"  {cell.cell_id}  seed={cell.seed}  " + "  ".join(parts))
-    if len(spec) > args.show:
-        print(f"  ... {len(spec) - args.show} more")
+    if plan.n_cells > len(shown):
+        print(f"  ... {plan.n_cells - len(shown)} more")
+    if not checked_all:
+        print(f"note: per-cell limits were checked for the first {VALIDATE_CELL_CHECKS:,} of "
+              f"{plan.n_points:,} combinations; the sweep checks the rest before it starts")
     return 0
 
 
@@ -397,6 +421,19 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    """A finite, positive number of seconds (``nan``, ``inf`` and ``0`` are refused)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -414,7 +451,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="result store root (default data/results)")
     p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="N",
                    help="cells per Prefect task (default: sized from a measured pilot chunk)")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=_seconds, default=None, metavar="SECONDS",
                    help="seconds per cell; a cell over budget is stored with status error")
     p.add_argument("--runner", choices=("threads", "processes", "dask"), default="threads",
                    help="Prefect task runner for the chunks (default threads; dask needs "
@@ -463,9 +500,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_describe)
 
+    from .spec import MAX_CELLS
+
     p = sub.add_parser("validate", help="check a spec and show its cells without running",
                        description="Validate a sweep spec (YAML) and print the number of cells and "
-                                   "the first few. Nothing runs.")
+                                   "the first few. Nothing runs. The count is computed without "
+                                   f"expanding the sweep; a spec of more than {MAX_CELLS:,} cells "
+                                   "is refused (split it into several sweeps).")
     p.add_argument("spec", help="sweep spec (YAML file)")
     p.add_argument("--show", type=int, default=5, metavar="N", help="cells to print (default 5)")
     p.set_defaults(func=cmd_validate)

@@ -260,9 +260,28 @@ class Quadratic:
 
 
 class Problem(Component):
-    """Generates a :class:`Dataset` from a random generator (the cell's problem seed)."""
+    """Generates a :class:`Dataset` from a random generator (the cell's problem seed).
+
+    Capabilities: ``task`` declares the task of the datasets it generates
+    (``"regression"`` or ``"classification"``), or ``task_param`` names the
+    parameter that chooses it (the ``csv`` problem's ``task``). Spec validation
+    checks every learner, ensembler, inference strategy and listed metric of
+    a spec against it; a problem that declares neither is not checked.
+    """
 
     kind = "problem"
+    #: The task of the generated :class:`Dataset` (``None``: not declared, not checked).
+    task: ClassVar[str | None] = None
+    #: The parameter whose value is the task, when a parameter chooses it.
+    task_param: ClassVar[str | None] = None
+
+    @classmethod
+    def task_for(cls, params: dict) -> str | None:
+        """The task this problem produces with these parameters (defaults filled in)."""
+        if cls.task_param is not None:
+            value = params.get(cls.task_param)
+            return cls.params[cls.task_param].default if value is None else value
+        return cls.task
 
     def generate(self, rng: np.random.Generator) -> Dataset:
         raise NotImplementedError
@@ -354,7 +373,7 @@ class Learner(Component):
     """Fits a model for every column of a penalty batch at once."""
 
     kind = "learner"
-    #: The Dataset tasks this learner handles.
+    #: The Dataset tasks this learner handles (checked against the problem's task).
     tasks: ClassVar[tuple[str, ...]] = ("regression",)
     #: Extra result columns its fits carry in ``Fit.columns`` (name -> COLUMN_TYPES entry).
     columns: ClassVar[dict[str, str]] = {}
@@ -472,6 +491,8 @@ class Ensembler(Component):
     kind = "ensembler"
     #: The ensemble kind this ensembler produces.
     produces: ClassVar[str] = ""
+    #: Dataset tasks it can build ensembles for.
+    tasks: ClassVar[tuple[str, ...]] = ("regression", "classification")
     #: Extra result columns its ensembles carry in ``Ensemble.columns``.
     columns: ClassVar[dict[str, str]] = {}
 
@@ -491,7 +512,7 @@ class InferenceStrategy(Component):
     kind = "inference"
     #: Ensemble kinds this strategy can combine.
     accepts: ClassVar[tuple[str, ...]] = ()
-    #: Dataset tasks it can predict for (majority votes need classes).
+    #: Dataset tasks it can predict for (majority votes need classes); checked at validation.
     tasks: ClassVar[tuple[str, ...]] = ("regression", "classification")
 
     def predict(self, ensemble: Ensemble, X: np.ndarray) -> np.ndarray:
@@ -556,6 +577,8 @@ class Metric(Component):
 
     kind = "metric"
     columns: ClassVar[dict[str, str]] = {}
+    #: Dataset tasks it measures; a spec that lists it where no problem has one is refused.
+    tasks: ClassVar[tuple[str, ...]] = ("regression", "classification")
     #: Computed when a spec lists no ``metrics``.
     default: ClassVar[bool] = False
 

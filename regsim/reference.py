@@ -29,13 +29,17 @@ REGENERATE = "python -m regsim.reference --write docs/reference.md"
 
 #: Class attributes shown per kind, beside ``params`` and ``columns``.
 _DECLARED = {
+    "problem": ("task", "task_param"),
     "penalty": ("smooth",),
     "learner": ("tasks",),
-    "ensembler": ("produces",),
+    "ensembler": ("produces", "tasks"),
     "inference": ("accepts", "tasks"),
-    "metric": ("default",),
+    "metric": ("default", "tasks"),
     "plot": ("title",),
 }
+#: Order in which declarations are shown.
+_SHOWN = ("task", "task_param", "tasks", "produces", "accepts", "default", "title", "smooth",
+          "theory")
 _KIND_TITLES = {"problem": "Problems", "learner": "Learners", "penalty": "Penalties",
                 "ensembler": "Ensemblers", "inference": "Inference strategies",
                 "metric": "Metrics", "plot": "Plots"}
@@ -100,9 +104,10 @@ def describe_component(kind: str, cls: type, plugin=None) -> dict:
         docstring line), ``doc`` (the whole docstring), ``params`` (a list of
         :func:`describe_param` dicts), ``columns`` (result column -> type, for
         metrics and for learners and ensemblers that declare extra columns),
-        the kind's other declarations (``tasks``, ``produces``, ``accepts``,
-        ``default``, ``title``, a penalty's ``smooth``), ``kit_skip`` and, for
-        penalties, ``theory`` (whether it predicts the optimum).
+        the kind's other declarations when set (a problem's ``task`` or
+        ``task_param``, ``tasks``, ``produces``, ``accepts``, ``default``,
+        ``title``, a penalty's ``smooth``), ``kit_skip`` and, for penalties,
+        ``theory`` (whether it predicts the optimum).
     """
     doc = inspect.getdoc(cls) or ""
     out: dict[str, Any] = {
@@ -120,7 +125,7 @@ def describe_component(kind: str, cls: type, plugin=None) -> dict:
     if kind in ("metric", "learner", "ensembler") and isinstance(columns, dict):
         out["columns"] = dict(columns)
     for attr in _DECLARED.get(kind, ()):
-        if hasattr(cls, attr):
+        if getattr(cls, attr, None) is not None:  # None: not declared
             out[attr] = _plain(getattr(cls, attr))
     if kind == "penalty":
         from .components import Penalty
@@ -170,7 +175,7 @@ def component_text(info: dict, *, full_doc: bool = False, indent: str = "") -> s
     if "distribution" in info:
         origin = " ".join(filter(None, (info["distribution"], info.get("version"))))
         lines.append(f"{sub}from {info['plugin']} ({origin}), class {info['class']}")
-    for attr in ("tasks", "produces", "accepts", "default", "title", "smooth", "theory"):
+    for attr in _SHOWN:
         if attr in info:
             value = info[attr]
             value = ", ".join(value) if isinstance(value, list) else value
@@ -234,7 +239,7 @@ def _md_cell(text: Any) -> str:
 def _md_component(info: dict) -> list[str]:
     lines = [f"### {info['kind']} `{info['name']}`", "", f"`{info['class']}`", ""]
     decl = []
-    for attr in ("tasks", "produces", "accepts", "default", "title", "smooth", "theory"):
+    for attr in _SHOWN:
         if attr in info:
             value = info[attr]
             value = ", ".join(f"`{v}`" for v in value) if isinstance(value, list) else f"`{value}`"
