@@ -705,10 +705,17 @@ def check_problem_deterministic(cls, ctx: _Context) -> None:
 
 
 def check_problem_shapes(cls, ctx: _Context) -> None:
-    """X (n, d), y (n,), test with the same d, a known task, class labels in range."""
-    data = cls(**example_values(cls, ctx.params, m=1)).generate(np.random.default_rng(0))
+    """X (n, d), y (n,), test with the same d, a known task (the declared one, if declared),
+    class labels in range."""
+    values = example_values(cls, ctx.params, m=1)
+    data = cls(**values).generate(np.random.default_rng(0))
     if not isinstance(data, Dataset):
         raise AssertionError(f"generate returned {type(data).__name__}, expected regsim.Dataset")
+    task_for = getattr(cls, "task_for", None)
+    declared = task_for(values) if callable(task_for) else None
+    if declared is not None and data.task != declared:
+        raise AssertionError(f"declares task {declared!r} but generated a {data.task!r} Dataset "
+                             f"(spec validation trusts the declaration)")
     X, y, Xt, yt = (np.asarray(a) for a in (data.X_train, data.y_train, data.X_test, data.y_test))
     if X.ndim != 2 or Xt.ndim != 2 or X.shape[1] != Xt.shape[1]:
         raise AssertionError(f"X_train {X.shape} and X_test {Xt.shape} must be (n, d) with one d")

@@ -352,3 +352,15 @@ class MemberlessBagging(Bagging):
     def fit(self, data, learner, penalty, rng):
         bag = super().fit(data, learner, penalty, rng)
         return PrivateBag(m=bag.m, kind=bag.kind, members=bag.members)
+
+
+class MisdeclaredTaskProblem(Problem):
+    """Declares classification (spec validation trusts it) but generates regression data."""
+
+    name = "misdeclared_task"
+    task = "classification"
+    params = {"n": Param(int, default=30, ge=2)}
+
+    def generate(self, rng):
+        X = rng.standard_normal((self.n, 3))
+        return Dataset(X, X @ np.ones(3), X, X @ np.ones(3))

@@ -214,3 +214,8 @@ def test_bagging_ensembles_must_implement_the_member_protocol():
     statuses = {r.check: r.status for r in run_checks(regsim.get_registry().get("ensembler",
                                                                                 "bagging"))}
     assert statuses["ensembler_member_protocol"] == "passed"
+
+
+def test_problem_generating_another_task_than_it_declares_is_caught():
+    msg = failed(bp.MisdeclaredTaskProblem)["problem_shapes"]
+    assert "declares task 'classification' but generated a 'regression' Dataset" in msg
