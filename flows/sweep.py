@@ -17,7 +17,9 @@ import math
 import os
 import platform
 import sys
+import threading
 import time
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,13 @@ from prefect.states import Failed
 
 from regsim import __version__
 from regsim.orchestration import TASK_COST_S
+from regsim.flows.run_view import (
+    ProgressArtifact,
+    finish,
+    flow_run_name,
+    part_metadata,
+    task_run_name,
+)
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
 from regsim.spec import Cell, Spec, load_spec
@@ -142,7 +151,7 @@ def _retry_unless_permanent(task, task_run, state) -> bool:
 
 
 @task(name="run-chunk", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE,
-      task_run_name="chunk-{chunk.index:05d}", retry_condition_fn=_retry_unless_permanent)
+      task_run_name=task_run_name, retry_condition_fn=_retry_unless_permanent)
 def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
               run_id: str, time_budget_s: float | None = None) -> dict[str, Any]:
     """Run one chunk, write its part, return ``{"path", "counts", "n_cells", "compute_s"}``.
@@ -158,7 +167,8 @@ def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
     rows = run_cells(chunk.cells, sweep=sweep_name, run_id=run_id, registry=get_registry(),
                      time_budget_s=time_budget_s)
     try:
-        path = write_part(rows, Path(run_dir) / chunk.part_name, schema)
+        path = write_part(rows, Path(run_dir) / chunk.part_name, schema,
+                          metadata=part_metadata(run_dir))
     except OSError as exc:
         if exc.errno not in PERMANENT_ERRNOS:
             raise
@@ -170,7 +180,13 @@ def run_chunk(chunk: Chunk, sweep_name: str, schema: pa.Schema, run_dir: str,
 
 
 class Progress:
-    """One status line on stderr across chunks (rewritten in place on a terminal)."""
+    """One status line on stderr across chunks, and the flow run's progress artifact.
+
+    On a terminal the line is rewritten in place; log lines printed meanwhile
+    (Prefect's console handler) first clear it and it is redrawn after them,
+    so the two never share a line. :meth:`close` ends the line and restores
+    the handlers.
+    """
 
     def __init__(self, n_chunks: int | None, n_cells: int, enabled: bool = True):
         self.n_chunks, self.n_cells, self.enabled = n_chunks, n_cells, enabled
@@ -179,6 +195,14 @@ class Progress:
         self.counts = Outcome().counts
         self.start = time.perf_counter()
         self.tty = sys.stderr.isatty()
+        self.line = ""
+        self._patched: list = []
+        # chunks finish (update) and tasks log (emit) on different threads: one writer at a time
+        self._lock = threading.RLock()
+        if self.enabled and self.tty:
+            self._wrap_log_handlers()
+        self.artifact = ProgressArtifact(description=f"cells done of {n_cells}")
+        self._artifact_at = 0.0
 
     def update(self, result: dict[str, Any]) -> None:
         self.done_chunks += 1
@@ -186,17 +210,73 @@ class Progress:
         self.compute_s += result.get("compute_s", 0.0)
         for k, v in result["counts"].items():
             self.counts[k] = self.counts.get(k, 0) + v
+        counted = "  ".join(f"{k} {v}" for k, v in self.counts.items())
+        now = time.perf_counter()
+        # an API call each: at most one a second (2000 chunks must not cost 20 s), and the last
+        if now - self._artifact_at >= 1.0 or self.done_cells >= self.n_cells:
+            self._artifact_at = now
+            try:
+                self.artifact.update(100.0 * self.done_cells / max(self.n_cells, 1),
+                                     description=f"{self.done_cells} of {self.n_cells} cells: "
+                                                 f"{counted}")
+            except Exception:  # the bar is cosmetic: a busy server must not fail the sweep
+                pass
         if not self.enabled:
             return
         width = 24
         filled = int(width * self.done_cells / max(self.n_cells, 1))
         bar = "#" * filled + "." * (width - filled)
-        line = (f"[{bar}] chunks {self.done_chunks}/{self.n_chunks}  cells "
-                f"{self.done_cells}/{self.n_cells}  ok {self.counts['ok']} error "
-                f"{self.counts['error']} diverged {self.counts['diverged']}  "
-                f"{time.perf_counter() - self.start:.1f}s")
-        end = "" if self.tty and self.done_cells < self.n_cells else "\n"
-        print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
+        self.line = (f"[{bar}] chunks {self.done_chunks}/{self.n_chunks}  cells "
+                     f"{self.done_cells}/{self.n_cells}  {counted}  "
+                     f"{time.perf_counter() - self.start:.1f}s")
+        with self._lock:
+            if self.tty:
+                print("\r\033[K" + self.line, end="", file=sys.stderr, flush=True)
+            else:
+                print(self.line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """End the progress line (on a terminal), give the log handlers back, and leave the
+        progress artifact at the final share of cells done."""
+        if self._artifact_at and self.done_cells < self.n_cells:
+            try:
+                self.artifact.update(100.0 * self.done_cells / max(self.n_cells, 1),
+                                     description=f"{self.done_cells} of {self.n_cells} cells "
+                                                 "(some chunks not stored)")
+            except Exception:
+                pass
+        for handler, emit in self._patched:
+            handler.emit = emit
+        self._patched = []
+        if self.enabled and self.tty and self.line:
+            print(file=sys.stderr, flush=True)
+            self.line = ""
+
+    def _wrap_log_handlers(self) -> None:
+        import logging
+
+        seen = set()
+        for name in ("prefect", ""):
+            for handler in logging.getLogger(name).handlers:
+                if id(handler) in seen or not isinstance(handler, logging.StreamHandler):
+                    continue
+                seen.add(id(handler))
+                emit = handler.emit
+
+                # a weak reference: if the flow dies before close(), the wrapper passes through
+                def wrapped(record, emit=emit, bar=weakref.ref(self)):
+                    progress = bar()
+                    if progress is None:
+                        return emit(record)
+                    with progress._lock:
+                        if progress.line:
+                            print("\r\033[K", end="", file=sys.stderr, flush=True)
+                        emit(record)
+                        if progress.line:
+                            print(progress.line, end="", file=sys.stderr, flush=True)
+
+                handler.emit = wrapped
+                self._patched.append((handler, emit))
 
 
 def _versions(spec_plugins: dict[str, set[str]]) -> dict[str, str]:
@@ -319,7 +399,7 @@ def _run_chunks(todo: list[Cell], task_runner, kind: str, n_workers: int,
     return failed
 
 
-@flow(name="regsim-sweep", validate_parameters=False)
+@flow(name="regsim-sweep", validate_parameters=False, flow_run_name=flow_run_name)
 def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = None,
           progress: bool = True, rerun: bool = False, time_budget_s: float | None = None,
           runner: str | None = None, workers: int | None = None,
@@ -370,10 +450,18 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
 
     Returns
     -------
-    dict
-        ``run_dir``, ``run_id``, ``counts`` (ok / error / diverged, over the
-        whole run directory), ``n_cells``, ``n_run`` (cells run by this flow
-        run), ``resumed``, ``wall_s``, ``failed_chunks``.
+    dict or prefect.states.Failed
+        ``run_dir``, ``run_id``, ``counts`` (per status in
+        ``regsim.runner.STATUSES``, over the whole run directory), ``n_cells``,
+        ``n_run`` (cells run by this flow run), ``resumed``, ``wall_s``,
+        ``failed_chunks``. When a cell errored or a chunk was not stored the
+        flow returns ``Failed(message=..., data=summary)`` instead: the run is
+        Failed in Prefect (its message gives the counts and the first errors),
+        the rows that succeeded stay stored, and
+        ``sweep(..., return_state=True).result(raise_on_failure=False)`` is the
+        summary (what ``regsim.run_sweep`` returns). Other non-ok statuses
+        (``diverged``, ``not_converged``) are results: Completed, with a
+        WARNING log line each. See ``regsim.flows.run_view``.
     """
     from prefect.context import FlowRunContext
     from prefect.runtime import flow_run
@@ -462,8 +550,13 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             registry.hook.sweep_finished(manifest=manifest, path=str(run_dir))
         except Exception as exc:
             logger.error("a sweep_finished hook raised %s: %s", type(exc).__name__, exc)
+        bar.close()
         logger.info("sweep %s finished in %.1fs: %s (%d cells run now, %d stored before)",
                     parsed.name, wall, counts, n_todo, n_done_before)
-        return {"run_dir": str(run_dir), "run_id": run_id, "manifest": str(path),
-                "counts": counts, "n_cells": n_cells, "n_run": n_todo,
-                "resumed": previous is not None, "wall_s": wall, "failed_chunks": failed}
+        summary = {"run_dir": str(run_dir), "run_id": run_id, "manifest": str(path),
+                   "counts": counts, "n_cells": n_cells, "n_run": n_todo,
+                   "resumed": previous is not None, "wall_s": wall, "failed_chunks": failed}
+        # Failed (counts and first errors in the message) when a cell errored; the
+        # summary is the state's data either way (``run_sweep`` returns it).
+        return finish(summary, sweep_name=parsed.name, spec_hash=parsed.spec_hash,
+                      runner=kind, logger=logger)

@@ -7,13 +7,13 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import figure_row, save_figure
+from regsim.report import figure_row, legend_outside, save_figure
 
 _ERROR = "ensemble_error"
 
 
 def _bagged(df):
-    need = {"ensembler", "ensembler.k", _ERROR, "bagging_v", "bagging_c"}
+    need = {"ensembler", "ensembler.k", _ERROR, "bagging_theory", "bagging_c_over_v"}
     if not need <= set(df.columns):
         return df.iloc[0:0]
     return df[(df["ensembler"] == "bagging") & (df["status"] == "ok")].dropna(subset=[_ERROR])
@@ -31,27 +31,39 @@ def _single_learner(sub):
 
 class BaggingErrorVsK(Plot):
     """Test error of the bagged ensemble against k (points: mean over seeds), one panel
-    per learner. Lines: the seed's v/k + (k−1)c/k with v and c measured on all k_max
-    members (mean over seeds). Dashed: the single learner fitted on all rows (cells
+    per learner. Lines: the seed's v/k + (k−1)c/k with v and c measured among the
+    first k members at each k (mean over seeds), so where the identity is exact the
+    points sit on the line. Dashed: the single learner fitted on all rows (cells
     with k = 1, bootstrap off, max_samples 1), when the sweep has them. A stable
     learner (c/v near 1) gains little; an unstable one (trees) gains a lot."""
 
     name = "bagging_error_vs_k"
     title = "Bagging: ensemble error against k"
+    required_columns = ("ensembler", "ensembler.k", "learner", _ERROR, "bagging_theory",
+                        "bagging_c_over_v")
 
     def applies(self, df):
         return len(_bagged(df)) > 0
 
     def draw(self, df, out_dir):
+        return [save_figure(self.figure(df), out_dir, self.name)]
+
+    def figure(self, df):
+        from matplotlib.lines import Line2D
+
         rows = _bagged(df)
         learners = sorted(rows["learner"].unique())
         fig, axes = figure_row(len(learners))
         for ax, learner in zip(axes, learners):
             sub = rows[rows["learner"] == learner]
             single = _single_learner(sub)
+            handles = [Line2D([], [], marker="o", ls="", mfc="none", color="0.3",
+                              label="measured (inference strategy's error)"),
+                       Line2D([], [], ls="-", color="k",
+                              label="theory v/k + (k−1)c/k (arithmetic mean)")]
             if single.any():
-                ax.axhline(sub.loc[single, _ERROR].mean(), color="k", ls="--", lw=1,
-                           label="single learner (all rows)")
+                handles.append(ax.axhline(sub.loc[single, _ERROR].mean(), color="k", ls="--",
+                                          lw=1.2, label="single learner (all rows)"))
             bagged = sub[~single]
             # one series per configuration that varies within the panel (k is the x axis)
             config_keys = [c for c in bagged.columns
@@ -59,24 +71,28 @@ class BaggingErrorVsK(Plot):
                                or c in ("problem", "penalty", "inference"))
                            and c != "ensembler.k" and bagged[c].astype(str).nunique() > 1]
             groups = bagged.groupby(config_keys, dropna=False) if config_keys else [("", bagged)]
-            for values, g in groups:
+            drawn = []  # theory curves already drawn (inference strategies share one)
+            for i, (values, g) in enumerate(groups):
                 values = values if isinstance(values, tuple) else (values,)
-                label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(config_keys, values))
+                label = ", ".join(f"{k}={v}" for k, v in zip(config_keys, values))
+                colour = f"C{i}"
                 by_k = g.groupby("ensembler.k")
                 k = np.array(sorted(by_k.groups))
-                line, = ax.plot(k, by_k[_ERROR].mean().loc[k].to_numpy(), "o", ms=4,
-                                label=f"measured {label}".strip())
-                top = g[g["ensembler.k"] == k.max()]
-                v, c = top["bagging_v"].mean(), top["bagging_c"].mean()
-                if k.max() > 1 and np.isfinite(c):
-                    grid = np.linspace(1, k.max(), 200)
-                    ax.plot(grid, v / grid + (grid - 1) * c / grid, "-", lw=1.2,
-                            color=line.get_color(), label=f"v/k+(k−1)c/k, c/v={c / v:.2f}")
-            ax.set_xlabel("ensemble size k")
-            ax.set_ylabel("test squared error (mean over seeds)")
-            ax.set_title(learner, fontsize=10)
-            ax.legend(fontsize=7)
-        return [save_figure(fig, out_dir, self.name)]
+                theory = by_k["bagging_theory"].mean().loc[k].to_numpy()
+                if not any(len(t) == len(theory) and np.allclose(t, theory) for t in drawn):
+                    ax.plot(k, theory, "-", color=colour if i else "k", zorder=2)
+                    drawn.append(theory)
+                ax.plot(k, by_k[_ERROR].mean().loc[k].to_numpy(), "o", ms=7, mfc="none",
+                        mew=1.8, color=colour, zorder=3)
+                ratio = g.loc[g["ensembler.k"] == k.max(), "bagging_c_over_v"].mean()
+                handles.append(Line2D([], [], marker="o", ls="", mfc="none", color=colour,
+                                      label=(f"{label}, " if label else "")
+                                      + f"c/v = {ratio:.2f} at k = {k.max()}"))
+            ax.set_xlabel("ensemble size ensembler.k")
+            ax.set_ylabel("test squared error\n(mean over seeds)")
+            ax.set_title(learner)
+            legend_outside(ax, handles=handles)
+        return fig
 
 
 @regsim.hookimpl

@@ -8,7 +8,7 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import figure_row, save_figure
+from regsim.report import figure_row, legend_outside, save_figure
 
 _FLOOR = 1e-17  # exact zeros on a log axis
 
@@ -32,7 +32,14 @@ def _drop_axis(sub) -> str:
 
 
 
-class WeightScalingGap(Plot):
+class _FigurePlot(Plot):
+    """A plot built as a matplotlib Figure (``figure(df)``); ``draw`` saves it as a PNG."""
+
+    def draw(self, df, out_dir):
+        return [save_figure(self.figure(df), out_dir, self.name)]
+
+
+class WeightScalingGap(_FigurePlot):
     """Max |Δp| between weight scaling and the exact arithmetic (solid) and geometric
     (dashed) ensembles against the drop probability, median over seeds, one panel per
     learner: for softmax regression the geometric gap is zero to rounding (the seed's
@@ -40,11 +47,13 @@ class WeightScalingGap(Plot):
 
     name = "dropout_weight_scaling_gap"
     title = "Dropout: weight scaling against the exact ensembles"
+    required_columns = ("ensembler", "inference", "learner", "arith_max_abs_dp",
+                        "geom_max_abs_dp")
 
     def applies(self, df):
         return len(_rows(df, ("weight_scaling",), "arith_max_abs_dp", "geom_max_abs_dp")) > 0
 
-    def draw(self, df, out_dir):
+    def figure(self, df):
         rows = _rows(df, ("weight_scaling",), "arith_max_abs_dp", "geom_max_abs_dp")
         learners = sorted(rows["learner"].unique())
         fig, axes = figure_row(len(learners))
@@ -56,41 +65,50 @@ class WeightScalingGap(Plot):
             groups = sub.groupby(others, dropna=False) if others else [((), sub)]
             for values, g in groups:
                 values = values if isinstance(values, tuple) else (values,)
-                label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(others, values))
+                label = ", ".join(f"{k}={v}" for k, v in zip(others, values))
                 med = g.groupby(x)[["arith_max_abs_dp", "geom_max_abs_dp"]].median()
                 line, = ax.plot(med.index, np.maximum(med["arith_max_abs_dp"], _FLOOR), "o-",
-                                ms=3, label=f"arithmetic {label}".strip())
-                ax.plot(med.index, np.maximum(med["geom_max_abs_dp"], _FLOOR), "s--", ms=3,
-                        color=line.get_color(), label=f"geometric {label}".strip())
+                                label=f"measured: vs exact arithmetic mean {label}".strip())
+                ax.plot(med.index, np.maximum(med["geom_max_abs_dp"], _FLOOR), "s--",
+                        color=line.get_color(),
+                        label=f"measured: vs exact geometric mean {label}".strip())
+            ax.axhline(_FLOOR, color="k", ls=":", lw=1.2)
+            if learner == "softmax_regression":
+                ax.text(0.02, _FLOOR, " theory: geometric gap exactly 0",
+                        transform=ax.get_yaxis_transform(), va="bottom")
+            ax.axhline(np.finfo(float).eps, color="grey", ls="--", lw=1)
             ax.set_yscale("log")
-            ax.set_xlabel(f"{x.split('.')[-1]} (drop probability)")
-            ax.set_ylabel("max |p_weight_scaling − p_exact|")
-            ax.set_title(learner, fontsize=9)
-            ax.legend(fontsize=7)
-        return [save_figure(fig, out_dir, self.name)]
+            ax.set_ylim(_FLOOR / 3, 10)
+            ax.set_xlabel(f"{x} (drop probability)")
+            ax.set_ylabel("max |p_weight_scaling − p_exact|\n(median over seeds)")
+            ax.set_title(learner)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        return fig
 
 
-class MCConvergence(Plot):
+class MCConvergence(_FigurePlot):
     """RMS error of the Monte Carlo arithmetic and geometric means against the exact
     means, against the number of sampled masks (median over seeds), with the
     1/√m slope for reference."""
 
     name = "dropout_mc_convergence"
     title = "Dropout: Monte Carlo convergence"
+    required_columns = ("ensembler", "inference", "learner", "mc_rms_error",
+                        "inference.n_masks")
 
     def applies(self, df):
         return len(_rows(df, ("mc_arithmetic", "mc_geometric"), "mc_rms_error",
                          "inference.n_masks")) > 0
 
-    def draw(self, df, out_dir):
+    def figure(self, df):
         import matplotlib.pyplot as plt
 
         rows = _rows(df, ("mc_arithmetic", "mc_geometric"), "mc_rms_error", "inference.n_masks")
         strategies = sorted(rows["inference"].unique())
-        fig, axes = plt.subplots(1, len(strategies), figsize=(5.0 * len(strategies), 4.0),
+        fig, axes = plt.subplots(1, len(strategies), figsize=(5.6 * len(strategies), 4.6),
                                  squeeze=False, sharey=True)
         keys = ["learner"] + [c for c in ("ensembler.drop_input", "ensembler.drop_hidden")
-                              if rows[c].nunique() > 1]
+                              if c in rows and rows[c].nunique() > 1]
         for ax, strategy in zip(axes[0], strategies):
             sub = rows[rows["inference"] == strategy]
             first = None
@@ -98,29 +116,30 @@ class MCConvergence(Plot):
                 values = values if isinstance(values, tuple) else (values,)
                 med = g.groupby("inference.n_masks")["mc_rms_error"].median()
                 label = " ".join([str(values[0])] + [
-                    f"{k.split('.')[-1].replace('drop_', 'p_')}={v}"
-                    for k, v in zip(keys[1:], values[1:])
+                    f"{k.split('.')[-1]}={v:g}" for k, v in zip(keys[1:], values[1:])
                     if not (k.endswith("hidden") and values[0] == "softmax_regression")])
-                ax.plot(med.index, med.to_numpy(), "o-", ms=3, lw=1, label=label)
+                ax.plot(med.index, med.to_numpy(), "o-", ms=5, lw=1.2, label=label)
                 first = first if first is not None else med
             m = first.index.to_numpy(dtype=float)
-            ax.plot(m, first.iloc[0] * np.sqrt(m[0] / m), "k:", lw=1.5, label="∝ 1/√m")
+            ax.plot(m, first.iloc[0] * np.sqrt(m[0] / m), "k:", lw=2.5,
+                    label="theory ∝ 1/√m")
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("m (sampled masks per test point)")
-            ax.set_ylabel("RMS |p_MC − p_exact| (median over seeds)")
-            ax.set_title(f"{strategy} against its exact mean", fontsize=9)
-            ax.legend(fontsize=6, ncol=2)
-        return [save_figure(fig, out_dir, self.name)]
+            ax.set_xlabel("inference.n_masks (m)")
+            ax.set_ylabel("RMS |p_MC − p_exact|\n(median over seeds)")
+            ax.set_title(f"{strategy}\nagainst its exact mean")
+        legend_outside(axes[0][-1], title="measured")
+        return fig
 
 
-class DropoutVsBagging(Plot):
+class DropoutVsBagging(_FigurePlot):
     """Test error against training cost for every dropout and bagging cell (cost: examples
     processed in training when both record it, else wall time per cell): which buys
     lower error at equal compute. Applies when results hold both ensemblers."""
 
     name = "dropout_vs_bagging"
     title = "Dropout against bagging at equal training cost"
+    required_columns = ("ensembler", "inference", "accuracy")
 
     def applies(self, df):
         if "ensembler" not in df or "accuracy" not in df:
@@ -128,7 +147,7 @@ class DropoutVsBagging(Plot):
         kinds = set(df.loc[df["status"] == "ok", "ensembler"].dropna())
         return {"dropout", "bagging"} <= kinds
 
-    def draw(self, df, out_dir):
+    def figure(self, df):
         import matplotlib.pyplot as plt
 
         rows = df[df["ensembler"].isin(["dropout", "bagging"]) & (df["status"] == "ok")]
@@ -136,7 +155,7 @@ class DropoutVsBagging(Plot):
         cost = "wall_s"
         if "train_examples" in rows and rows.groupby("ensembler")["train_examples"].count().min() > 0:
             cost = "train_examples"
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.0))
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5.0))
         labels, errors = [], []
         for (ens, inf), g in rows.groupby(["ensembler", "inference"], dropna=False):
             labels.append(f"{ens} / {inf}")
@@ -144,14 +163,14 @@ class DropoutVsBagging(Plot):
             g = g.dropna(subset=[cost])
             axes[0].plot(g[cost], 1 - g["accuracy"], "o", ms=4, alpha=0.7, label=labels[-1])
         axes[1].boxplot(errors)
-        axes[1].set_xticks(range(1, len(labels) + 1), labels, rotation=20, fontsize=7)
+        axes[1].set_xticks(range(1, len(labels) + 1), labels, rotation=20, ha="right")
         axes[0].set_xscale("log")
         axes[0].set_xlabel({"wall_s": "wall time per cell (s)",
                             "train_examples": "training examples processed"}[cost])
         axes[0].set_ylabel("test error (1 − accuracy)")
-        axes[0].legend(fontsize=7)
+        axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
         axes[1].set_ylabel("test error (1 − accuracy)")
-        return [save_figure(fig, out_dir, self.name)]
+        return fig
 
 
 @regsim.hookimpl

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import textwrap
 
 import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import figure_row, save_figure
+from regsim.report import figure_row, legend_outside, save_figure
 
 #: At most this many panels (problem configurations) per figure.
 _MAX_PANELS = 4
 #: Where a relative gap of exactly 0 is drawn on a log axis.
 _GAP_FLOOR = 1e-17
+
+
+def _proxies(measured: str, theory: str, colour: str = "0.3"):
+    """Legend entries that say which marks are measured and which are theory."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], marker="o", ls="", color=colour, label=measured),
+            Line2D([], [], ls="-", color=colour, label=theory)]
+
+
+class _FigurePlot(Plot):
+    """A plot built as a matplotlib Figure (``figure(df)``); ``draw`` saves it as a PNG."""
+
+    def draw(self, df, out_dir):
+        return [save_figure(self.figure(df), out_dir, self.name)]
 
 
 def _ok(df, penalty: str, *columns: str):
@@ -40,59 +56,67 @@ def _panels(df):
 
 
 
-class L2Shrinkage(Plot):
+class L2Shrinkage(_FigurePlot):
     """Measured shrinkage of w* along eigenvectors of H (points) against α, with the
     theory λᵢ/(λᵢ+α) (lines); one panel per problem configuration, first seed."""
 
     name = "l2_shrinkage"
     title = "L2: shrinkage per eigen-direction"
+    required_columns = ("penalty", "penalty.alpha", "shrinkage_measured", "eigenvalues")
 
     def applies(self, df):
         return len(_ok(df, "l2", "shrinkage_measured", "eigenvalues")) > 0
 
-    def draw(self, df, out_dir):
+    def figure(self, df):
         import matplotlib.pyplot as plt
 
         panels = _panels(_ok(df, "l2", "shrinkage_measured", "eigenvalues"))
-        fig, axes = figure_row(len(panels), width=4.6, height=3.6)
+        fig, axes = figure_row(len(panels))
         for ax, (label, sub) in zip(axes, panels):
             sub = sub.sort_values("penalty.alpha")
             alpha = sub["penalty.alpha"].to_numpy()
             measured = np.array(sub["shrinkage_measured"].tolist(), dtype=float)
             lam = np.asarray(sub["eigenvalues"].iloc[0], dtype=float)
-            picks = np.unique(np.linspace(0, lam.size - 1, min(6, lam.size)).astype(int))
+            picks = np.unique(np.linspace(0, lam.size - 1, min(5, lam.size)).astype(int))
             grid = np.geomspace(alpha.min(), alpha.max(), 200) if alpha.min() > 0 else alpha
-            colours = plt.cm.viridis(np.linspace(0, 0.9, picks.size))
+            colours = plt.cm.viridis(np.linspace(0, 0.85, picks.size))
+            handles = _proxies("measured", "theory λᵢ/(λᵢ+α)")
             for colour, i in zip(colours, picks):
-                ax.plot(grid, lam[i] / (lam[i] + grid), color=colour, lw=1.2)
-                ax.plot(alpha, measured[:, i], "o", color=colour, ms=3.5,
-                        label=f"λ={lam[i]:.3g}")
+                ax.plot(grid, lam[i] / (lam[i] + grid), "-", color=colour, zorder=2)
+                handles.append(ax.plot(alpha, measured[:, i], "o", color=colour, zorder=3,
+                                       mfc="none", mew=1.5, label=f"λ = {lam[i]:.3g}")[0])
             ax.set_xscale("log" if alpha.min() > 0 else "linear")
-            ax.set_xlabel("α")
-            ax.set_ylabel("shrinkage  (qᵢᵀw̃)/(qᵢᵀw*)")
-            ax.set_title(label or "L2", fontsize=9)
-            ax.legend(fontsize=7, title="points: measured\nlines: λ/(λ+α)", title_fontsize=7)
-        return [save_figure(fig, out_dir, self.name)]
+            ax.set_xlabel("penalty.alpha (α)")
+            ax.set_ylabel("shrinkage (qᵢᵀw̃)/(qᵢᵀw*)")
+            ax.set_title(textwrap.fill(label, 36) if label else "L2, least squares")
+            # each panel has its own eigenvalues: its own legend, below it
+            ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                      frameon=False)
+        return fig
 
 
-class L1SoftThreshold(Plot):
+class L1SoftThreshold(_FigurePlot):
     """Left: every weight of every α in soft-threshold units, u = w*ᵢHᵢᵢ/α against
-    w̃ᵢHᵢᵢ/α, where the theory is the line sign(u)·max(|u|−1, 0) (exact for a
-    diagonal H). Right: fraction of exact zeros against α, measured (points) and
-    predicted (lines)."""
+    w̃ᵢHᵢᵢ/α (points, measured), where the theory is the black line
+    sign(u)·max(|u|−1, 0) (exact for a diagonal H). Right: fraction of exact zeros
+    against α, measured (points) and predicted by the soft threshold (dashed lines)."""
 
     name = "l1_soft_threshold"
     title = "L1: soft threshold and sparsity"
+    required_columns = ("penalty", "penalty.alpha", "w", "w_star", "h_diag", "sparsity")
 
     def applies(self, df):
-        return len(_ok(df, "l1", "w", "w_star", "h_diag")) > 0
+        return len(_ok(df, "l1", "w", "w_star", "h_diag", "sparsity")) > 0
 
-    def draw(self, df, out_dir):
-        rows = _ok(df, "l1", "w", "w_star", "h_diag")
+    def figure(self, df):
+        from matplotlib.lines import Line2D
+
+        rows = _ok(df, "l1", "w", "w_star", "h_diag", "sparsity")
         panels = _panels(rows)
-        fig, axes = figure_row(2, width=4.6, height=4.2)
+        fig, axes = figure_row(2, height=4.8)
         u_max = 0.0  # the 95th percentile of |u| over panels sets the zoom
         colours = [f"C{i}" for i in range(len(panels))]
+        one = len(panels) == 1
         for colour, (label, sub) in zip(colours, panels):
             alpha = sub["penalty.alpha"].to_numpy()[:, None]
             h = np.array(sub["h_diag"].tolist(), dtype=float)
@@ -103,56 +127,61 @@ class L1SoftThreshold(Plot):
             v = (w * h / alpha)[keep].ravel()
             u_max = max(u_max, np.percentile(np.abs(u), 95) if u.size else 0)
             # points above the theory line (zorder), or exact agreement hides them
-            axes[0].plot(u, v, ".", ms=3, alpha=0.6, color=colour, label=label or "l1",
-                         zorder=3)
+            axes[0].plot(u, v, "o", ms=5, mfc="none", alpha=0.7, color=colour, zorder=3,
+                         label=f"measured {label}".strip())
             order = np.argsort(alpha[:, 0])
-            axes[1].plot(alpha[order, 0], sub["sparsity"].to_numpy()[order], "o", ms=3,
-                         color=colour, label=f"measured {label}".strip(), zorder=3)
+            axes[1].plot(alpha[order, 0], sub["sparsity"].to_numpy()[order], "o", mfc="none",
+                         mew=1.5, color=colour, label=f"measured {label}".strip(), zorder=3)
             if "w_theory" in sub and sub["w_theory"].notna().all():
                 w_th = np.array(sub["w_theory"].tolist(), dtype=float)
-                axes[1].plot(alpha[order, 0], np.mean(w_th == 0, axis=1)[order], "-", lw=1.2,
-                             color=colour, zorder=2)
+                axes[1].plot(alpha[order, 0], np.mean(w_th == 0, axis=1)[order], "--",
+                             color="k" if one else colour, zorder=2,
+                             label=f"theory {label}".strip())
         # Zoom on the threshold: beyond a few units the line is just v = u − 1.
         lim = min(max(u_max, 2.0), 6.0)
         line = np.linspace(-lim, lim, 200)
-        axes[0].plot(line, np.sign(line) * np.maximum(np.abs(line) - 1, 0), "k-", lw=1,
-                     label="theory: sign(u)·max(|u|−1, 0)", zorder=2)
+        axes[0].plot(line, np.sign(line) * np.maximum(np.abs(line) - 1, 0), "k-", lw=1.5,
+                     label="theory sign(u)·max(|u|−1, 0)", zorder=2)
         axes[0].set_xlim(-lim, lim)
         axes[0].set_ylim(-lim, lim)
         axes[0].set_xlabel("u = w*ᵢ Hᵢᵢ / α")
         axes[0].set_ylabel("w̃ᵢ Hᵢᵢ / α")
-        axes[0].legend(fontsize=7)
+        axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
         axes[1].set_xscale("log")
-        axes[1].set_xlabel("α")
+        axes[1].set_xlabel("penalty.alpha (α)")
         axes[1].set_ylabel("fraction of exact zeros")
         axes[1].set_ylim(-0.03, 1.03)
-        axes[1].legend(fontsize=7, title="lines: soft-threshold theory\n(same colour)",
-                       title_fontsize=7)
-        axes[0].set_title("every weight and α (first seed)", fontsize=9)
-        axes[1].set_title("sparsity (first seed)", fontsize=9)
-        return [save_figure(fig, out_dir, self.name)]
+        handles, _ = axes[1].get_legend_handles_labels()
+        if not one:
+            handles = [Line2D([], [], marker="o", ls="", mfc="none", color="0.3",
+                              label="measured"),
+                       Line2D([], [], ls="--", color="0.3", label="theory (soft threshold)")
+                       ] + [h for h in handles if h.get_label().startswith("measured ")]
+        legend_outside(axes[1], handles=handles)
+        axes[0].set_title("every weight and α (first seed)")
+        axes[1].set_title("sparsity (first seed)")
+        return fig
 
 
-class TheoryGap(Plot):
+class TheoryGap(_FigurePlot):
     """Median relative gap ‖w̃ − w̃_theory‖/‖w̃_theory‖ over seeds against the penalty
     strength, one line per penalty and problem configuration: near machine
     precision where the theory is exact, a measured gap where it is not."""
 
     name = "theory_gap"
     title = "Gap between measured optimum and theory"
+    required_columns = ("penalty", "penalty.alpha", "theory_gap")
 
     def applies(self, df):
-        return ("theory_gap" in df and "penalty.alpha" in df
-                and df["theory_gap"].notna().any())
+        return ("status" in df and len(df[(df["status"] == "ok")
+                                          & df["theory_gap"].notna()]) > 0)
 
-    def draw(self, df, out_dir):
-        import matplotlib.pyplot as plt
-
+    def figure(self, df):
         rows = df[(df["status"] == "ok") & df["theory_gap"].notna()]
         keys = ["penalty"] + [c for c in rows.columns
                               if (c.startswith("problem.") or c == "learner")
                               and rows[c].nunique() > 1]
-        fig, axes = figure_row(1, width=4.6, height=4.0)
+        fig, axes = figure_row(1, width=7.5, height=5.0)
         ax = axes[0]
         top = 0.0
         for values, sub in rows.groupby(keys, dropna=False):
@@ -161,23 +190,23 @@ class TheoryGap(Plot):
             label = ", ".join(str(v) if k == "penalty" else f"{k.split('.')[-1]}={v}"
                               for k, v in zip(keys, values))
             # an exact 0 cannot sit on a log axis: it is drawn on the floor line
-            ax.plot(med.index, np.maximum(med.to_numpy(), _GAP_FLOOR), "o-", ms=3, label=label)
+            ax.plot(med.index, np.maximum(med.to_numpy(), _GAP_FLOOR), "o-", ms=5,
+                    label=f"measured: {label}")
             top = max(top, float(np.nanmax(med.to_numpy())))
-        ax.axhline(np.finfo(float).eps, color="grey", lw=0.8, ls="--")
+        ax.axhline(np.finfo(float).eps, color="grey", lw=1, ls="--")
         ax.text(0.01, np.finfo(float).eps, " machine ε", transform=ax.get_yaxis_transform(),
-                va="bottom", fontsize=7, color="grey")
-        ax.axhline(_GAP_FLOOR, color="grey", lw=0.6, ls=":")
-        ax.text(0.01, _GAP_FLOOR, " exactly 0", transform=ax.get_yaxis_transform(),
-                va="bottom", fontsize=7, color="grey")
+                va="bottom", color="grey")
+        ax.axhline(_GAP_FLOOR, color="k", lw=1, ls=":")
+        ax.text(0.01, _GAP_FLOOR, " exactly 0 (theory)", transform=ax.get_yaxis_transform(),
+                va="bottom", color="k")
         ax.set_xscale("log")
         ax.set_yscale("log")
         # at least a few decades, so a curve at rounding level reads as such
         ax.set_ylim(_GAP_FLOOR / 3, max(10 * top, 1e-12))
-        ax.set_xlabel("α")
-        ax.set_ylabel("relative gap to theory (median over seeds)")
-        ax.legend(fontsize=7)
-        plt.setp(ax.get_xticklabels(), fontsize=8)
-        return [save_figure(fig, out_dir, self.name)]
+        ax.set_xlabel("penalty.alpha (α)")
+        ax.set_ylabel("relative gap to theory\n(median over seeds)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        return fig
 
 
 @regsim.hookimpl

@@ -23,6 +23,10 @@ def quiet_prefect_defaults() -> None:
     on a busy machine; see ``prefect.toml`` for the same as a file.
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"].lower() in ("false", "0", "no"):
+        # Prefect's client telemetry (and its first-run notice on a terminal) ignores the
+        # server setting and only honours DO_NOT_TRACK.
+        os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "200")
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE", "200")
@@ -70,12 +74,12 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
         ``n_run``, ``resumed``, ``wall_s``, ``failed_chunks``. Inside a user's
         flow the sweep runs as a subflow.
     """
+    quiet_prefect_defaults()  # before anything imports prefect (its telemetry starts on import)
     from .orchestration import make_task_runner, sweep_server
 
     parsed = spec if isinstance(spec, Spec) else load_spec(spec)
     raw = parsed.raw
     make_task_runner(runner, workers, dask_address)  # bad choices fail before Prefect starts
-    quiet_prefect_defaults()
     from regsim.flows.sweep import hand_over, sweep  # imports prefect (about a second)
 
     hand_over(parsed)  # the flow reuses these cells instead of expanding the spec again
@@ -83,11 +87,24 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
 
     kind = "dask" if dask_address else runner
     with sweep_server(kind):
-        return sweep(spec=raw, out=str(out), chunk_size=chunk_size, progress=progress,
-                     rerun=rerun, time_budget_s=time_budget_s, runner=kind, workers=workers,
-                     dask_address=dask_address)
+        state = sweep(spec=raw, out=str(out), chunk_size=chunk_size, progress=progress,
+                      rerun=rerun, time_budget_s=time_budget_s, runner=kind, workers=workers,
+                      dask_address=dask_address, return_state=True)
+    # A flow run Failed because cells errored still carries the summary as its data.
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
-def open_results(path: str | Path) -> pd.DataFrame:
-    """All rows under ``path`` (a run directory, a sweep directory or the store)."""
-    return read_results(path)
+def open_results(path: str | Path, run: str | None = None) -> pd.DataFrame:
+    """All rows under ``path`` (a run directory, a sweep directory or the store).
+
+    ``run="latest"`` keeps the newest run of each sweep under ``path``; any other
+    string keeps the run with that id (``regsim.report.select_runs``).
+    """
+    if run is None:
+        return read_results(path)
+    from .report import read_selected
+
+    return read_selected(path, run)

@@ -28,7 +28,8 @@ EPILOG = """examples:
   regsim sweep examples/quickstart.yaml --runner dask --dask-address tcp://10.0.0.5:8786
   regsim serve examples/quickstart.yaml --cron "0 2 * * *"   (needs PREFECT_API_URL)
   regsim show data/results/quickstart
-  regsim report data/results/quickstart -o data/results/quickstart/_report
+  regsim show data/results/quickstart --run latest
+  regsim report data/results/quickstart          (writes data/results/quickstart/_report)
 """
 
 
@@ -284,6 +285,9 @@ def cmd_sweep(args) -> int:
     from .api import run_sweep
     from .store import RunLocked, read_results
 
+    from .api import quiet_prefect_defaults
+
+    quiet_prefect_defaults()  # before anything imports prefect (its telemetry reads the env once)
     spec = _load(args.spec)
     name, n_cells = spec.name, len(spec)
     print(f"regsim: sweep {name!r}: {n_cells} cells -> {args.out}/{name}/ "
@@ -332,7 +336,7 @@ def cmd_sweep(args) -> int:
     for failure in summary["failed_chunks"]:
         print(f"not stored {failure.removeprefix('not stored: ')} (rerun to retry)")
     print(f"next      regsim show {summary['run_dir']}\n"
-          f"          regsim report {summary['run_dir']} -o {summary['run_dir']}/_report")
+          f"          regsim report {summary['run_dir']}")
     return 1 if counts.get("error", 0) or summary["failed_chunks"] or stored < n_cells else 0
 
 
@@ -352,6 +356,9 @@ def cmd_serve(args) -> int:
     import os
     from pathlib import Path
 
+    from .api import quiet_prefect_defaults
+
+    quiet_prefect_defaults()
     if not os.environ.get("PREFECT_API_URL"):
         from prefect.settings import PREFECT_API_URL  # also honours profiles and prefect.toml
 
@@ -362,9 +369,6 @@ def cmd_serve(args) -> int:
     spec = _load(args.spec)
     if not _run_options_ok(args):
         return 2
-    from .api import quiet_prefect_defaults
-
-    quiet_prefect_defaults()
     from regsim.flows.sweep import sweep
 
     name = args.name or spec.name
@@ -384,39 +388,47 @@ def cmd_serve(args) -> int:
 def cmd_show(args) -> int:
     import pandas as pd
 
-    from .report import summary_table
-    from .store import read_results
+    from .report import metric_summary, read_selected, summary_table
 
     try:
-        df = read_results(args.path)
+        df = read_selected(args.path, args.run)
     except FileNotFoundError as exc:
         print(f"regsim: {exc}", file=sys.stderr)
         return 2
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(summary_table(df).to_string(float_format=lambda v: f"{v:.3g}"))
-        metrics = [c for c in ("train_mse", "test_mse", "weight_error", "sparsity", "theory_gap")
-                   if c in df and df[c].notna().any()]
-        if metrics:
-            by = [c for c in ("problem", "learner", "penalty", "ensembler", "inference")
-                  if c in df and df[c].notna().any()]
-            print("\nmedian over cells with status ok:")
-            print(df[df["status"] == "ok"].groupby(by)[metrics].median()
-                  .to_string(float_format=lambda v: f"{v:.4g}"))
-    print(f"\n{len(df)} rows, {len(df.columns)} columns; pandas: pd.read_parquet({str(args.path)!r})")
+    fmt = {"float_format": lambda v: f"{v:.4g}"}
+    with pd.option_context("display.width", 200, "display.max_columns", None,
+                           "display.max_colwidth", 40):
+        print(summary_table(df).to_string(index=False, **fmt))
+        table, group, over = metric_summary(df)
+        if table is not None:
+            by = f" by {', '.join(group)}" if group else ""
+            across = ", ".join(["seed"] + over)
+            print(f"\nmedian over cells with status ok{by} (across {across}):")
+            print(table.to_string(**fmt))
+        else:
+            print("\nno metric values in cells with status ok")
+    run = f", run={args.run!r}" if args.run else ""
+    print(f"\n{len(df)} rows, {len(df.columns)} columns; "
+          f"python: regsim.open_results({str(args.path)!r}{run})")
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .report import DEFAULT_REPORT_DIR, write_report
 
     _registry_or_exit()
+    output = args.output or str(Path(args.path) / DEFAULT_REPORT_DIR)
     try:
-        result = write_report(args.path, args.output)
+        result = write_report(args.path, output, run=args.run)
     except FileNotFoundError as exc:
         print(f"regsim: {exc}", file=sys.stderr)
         return 2
+    for claim in result["claims"]:
+        print(f"claim   {claim.text}")
     for path in result["figures"]:
         print(f"figure  {path}")
+    for name, reason in result["skipped"].items():
+        print(f"skipped {name}: {reason}")
     print(f"page    {result['index']}")
     return 0
 
@@ -535,19 +547,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="deployment name (default: the spec name)")
     p.set_defaults(func=cmd_serve)
 
+    run_help = ("'latest' (the newest run of each sweep under DIR) or a run id; "
+                "default: every run under DIR")
     p = sub.add_parser("show", help="summarise a result set",
-                       description="Print cells by status and median metrics for a run, a sweep "
-                                   "or the whole store directory.")
+                       description="Print cells by status, and the median of every metric "
+                                   "present grouped by the parameters that vary, for a run, "
+                                   "a sweep or the whole store directory.")
     p.add_argument("path", metavar="DIR", help="run, sweep or store directory")
+    p.add_argument("--run", default=None, metavar="RUN", help=run_help)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("report", help="write figures and an HTML page",
-                       description="Draw every figure that applies to the results (PNG) and an "
-                                   "index.html that shows them.")
+                       description="Write a page (index.html) that states each claim's "
+                                   "measured result, with every figure that applies (PNG), "
+                                   "provenance and the spec.")
     p.add_argument("path", metavar="DIR", help="run, sweep or store directory")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output directory; inside a result directory name it with a leading "
-                        "'_' (e.g. DIR/_report) so pd.read_parquet(DIR) skips it")
+    p.add_argument("-o", "--output", default=None, metavar="OUT",
+                   help="output directory (default: DIR/_report; the leading '_' keeps "
+                        "pd.read_parquet(DIR) from reading it)")
+    p.add_argument("--run", default=None, metavar="RUN", help=run_help)
     p.set_defaults(func=cmd_report)
     return parser
 

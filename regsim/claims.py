@@ -1,0 +1,216 @@
+"""Each claim of the seed as one sentence with the number the result set measured.
+
+The report page and the flow run's markdown artifact print the same sentences.
+Claims are ordered as in the seed (L2, L1, bagging, dropout); a claim whose
+columns are absent from the result set is left out (the page says which
+figures were skipped and why). Only cells with ``status == "ok"`` count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Claim", "claims", "format_number", "ORDER", "COLUMNS"]
+
+#: Claims in the order of the seed.
+ORDER = ("l2", "l1", "bagging", "dropout")
+
+#: Every column the claims read (a reader may load only these).
+COLUMNS = ("status", "problem", "problem.design", "learner", "penalty", "ensembler",
+           "inference", "ensembler.k", "ensembler.bootstrap", "ensembler.max_samples",
+           "ensembler.drop_input", "ensembler.drop_hidden", "shrinkage_measured",
+           "shrinkage_theory", "w", "w_theory", "theory_gap", "ensemble_error",
+           "mean_ensemble_error", "bagging_theory", "bagging_c_over_v", "accuracy",
+           "geom_max_abs_dp")
+
+
+@dataclass
+class Claim:
+    """One sentence about one claim of the seed.
+
+    ``topic`` is one of :data:`ORDER`; ``subject`` says which configuration
+    (e.g. the learner); ``values`` holds every number the sentence prints,
+    unrounded, and ``n_cells`` the cells it summarises.
+    """
+
+    topic: str
+    subject: str
+    text: str
+    n_cells: int
+    values: dict[str, float] = field(default_factory=dict)
+
+
+def format_number(value: float) -> str:
+    """How every claim prints a number: 3 significant digits (``3.84e-15``, ``0.513``)."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:.3g}"
+
+
+def _ok(df, **equal):
+    if "status" not in df:
+        return df.iloc[0:0]
+    mask = df["status"] == "ok"
+    for col, value in equal.items():
+        if col not in df:
+            return df.iloc[0:0]
+        mask &= df[col] == value
+    return df[mask]
+
+
+def _has(df, *columns) -> bool:
+    return set(columns) <= set(df.columns) and all(df[c].notna().any() for c in columns)
+
+
+def _max_list_gap(a, b) -> float:
+    """max |a − b| over all cells and entries of two list columns (NaN-aware)."""
+    gaps = [np.nanmax(np.abs(np.asarray(x, float) - np.asarray(y, float)))
+            for x, y in zip(a, b) if x is not None and y is not None and len(x)]
+    gaps = [g for g in gaps if np.isfinite(g)]
+    return float(max(gaps)) if gaps else float("nan")
+
+
+def _l2(df) -> list[Claim]:
+    rows = _ok(df, penalty="l2")
+    if not _has(rows, "shrinkage_measured", "shrinkage_theory"):
+        return []
+    out = []
+    for learner, sub in rows.dropna(subset=["shrinkage_measured", "shrinkage_theory"]).groupby(
+            "learner", sort=True):
+        gap = _max_list_gap(sub["shrinkage_measured"], sub["shrinkage_theory"])
+        out.append(Claim("l2", learner,
+                         f"L2 with {learner}: measured shrinkage equals λᵢ/(λᵢ+α) to "
+                         f"{format_number(gap)} (max |measured − theory| over {len(sub)} cells).",
+                         len(sub), {"max_abs_gap": gap}))
+    return out
+
+
+def _l1(df) -> list[Claim]:
+    rows = _ok(df, penalty="l1")
+    if len(rows) == 0:
+        return []
+    design = "problem.design" if "problem.design" in rows else None
+    out = []
+    keys = ["problem"] + ([design] if design else [])
+    groups = list(rows.groupby(keys, sort=True, dropna=False))
+    # where the theory is exact (orthogonal design) first, then where it is an approximation
+    groups.sort(key=lambda item: design is None or item[0][-1] != "orthogonal")
+    for values, sub in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        where = values[0] + (f", {values[1]} design" if design and isinstance(values[1], str)
+                             else "")
+        orthogonal = design is not None and values[-1] == "orthogonal"
+        if orthogonal and _has(sub, "w", "w_theory"):
+            sub = sub.dropna(subset=["w", "w_theory"])
+            gap = _max_list_gap(sub["w"], sub["w_theory"])
+            out.append(Claim("l1", where,
+                             f"L1 on {where} (diagonal H): w̃ equals the soft threshold "
+                             f"sign(wᵢ*)·max(|wᵢ*| − α/Hᵢᵢ, 0) to {format_number(gap)} "
+                             f"(max |w̃ᵢ − theory| over {len(sub)} cells).",
+                             len(sub), {"max_abs_gap": gap}))
+        elif _has(sub, "theory_gap"):
+            sub = sub.dropna(subset=["theory_gap"])
+            med, top = float(sub["theory_gap"].median()), float(sub["theory_gap"].max())
+            what = "the soft threshold" if orthogonal else "the soft threshold on Hᵢᵢ"
+            out.append(Claim("l1", where,
+                             f"L1 on {where}: {what} is off the measured optimum by a relative "
+                             f"gap of {format_number(med)} (median; max {format_number(top)} "
+                             f"over {len(sub)} cells).",
+                             len(sub), {"median_gap": med, "max_gap": top}))
+    return out
+
+
+def _single_learner(sub):
+    mask = sub["ensembler.k"] == 1
+    if "ensembler.bootstrap" in sub:
+        mask &= sub["ensembler.bootstrap"].fillna(True) == False  # noqa: E712
+    if "ensembler.max_samples" in sub:
+        mask &= sub["ensembler.max_samples"].fillna(1.0) == 1.0
+    return mask
+
+
+def _bagging(df) -> list[Claim]:
+    rows = _ok(df, ensembler="bagging")
+    need = ("ensembler.k", "ensemble_error", "mean_ensemble_error", "bagging_theory",
+            "bagging_c_over_v")
+    if not _has(rows, *need):
+        return []
+    rows = rows.dropna(subset=["ensemble_error"])
+    out = []
+    for learner, sub in rows.groupby("learner", sort=True):
+        sub = sub[~_single_learner(sub)] if "ensembler.bootstrap" in sub else sub
+        if "inference" in sub and sub["inference"].nunique() > 1:
+            pick = "arithmetic_mean" if (sub["inference"] == "arithmetic_mean").any() \
+                else sorted(sub["inference"].unique())[0]
+            sub = sub[sub["inference"] == pick]
+        if len(sub) == 0:
+            continue
+        k_min, k_max = int(sub["ensembler.k"].min()), int(sub["ensembler.k"].max())
+        first = float(sub.loc[sub["ensembler.k"] == k_min, "ensemble_error"].mean())
+        last = float(sub.loc[sub["ensembler.k"] == k_max, "ensemble_error"].mean())
+        c_over_v = float(sub.loc[sub["ensembler.k"] == k_max, "bagging_c_over_v"].mean())
+        both = sub.dropna(subset=["mean_ensemble_error", "bagging_theory"])
+        gap = float((both["mean_ensemble_error"] - both["bagging_theory"]).abs().max())
+        verb = "falls" if last < first else "goes"
+        # classification: ensemble_error is the Brier score of the combined probabilities
+        what = ("test error (Brier score)" if "accuracy" in sub and sub["accuracy"].notna().any()
+                else "test error")
+        out.append(Claim("bagging", learner,
+                         f"bagging with {learner}: {what} {verb} from {format_number(first)} "
+                         f"(k = {k_min}) to {format_number(last)} (k = {k_max}), mean over seeds; "
+                         f"c/v = {format_number(c_over_v)} at k = {k_max}; the members' mean "
+                         f"error equals v/k + (k−1)c/k to {format_number(gap)} "
+                         f"(max |error − theory| over {len(both)} cells).",
+                         len(sub), {"error_first": first, "error_last": last,
+                                    "c_over_v": c_over_v, "max_abs_gap": gap,
+                                    "k_first": k_min, "k_last": k_max}))
+    return out
+
+
+def drop_axis(sub) -> str:
+    """The drop-probability column that varies in ``sub`` (``drop_hidden`` first)."""
+    for col in ("ensembler.drop_hidden", "ensembler.drop_input"):
+        if col in sub and sub[col].nunique() > 1:
+            return col
+    return "ensembler.drop_input"
+
+
+def _dropout(df) -> list[Claim]:
+    rows = _ok(df, ensembler="dropout", inference="weight_scaling")
+    if not _has(rows, "geom_max_abs_dp", "learner"):
+        return []
+    rows = rows.dropna(subset=["geom_max_abs_dp"])
+    out = []
+    # softmax regression (where weight scaling is exact) first, as in the seed
+    for learner, sub in sorted(rows.groupby("learner", sort=True),
+                               key=lambda item: item[0] != "softmax_regression"):
+        if learner == "softmax_regression":
+            gap = float(sub["geom_max_abs_dp"].max())
+            out.append(Claim("dropout", learner,
+                             f"dropout with softmax regression: weight scaling equals the "
+                             f"normalised geometric mean to {format_number(gap)} "
+                             f"(max |Δp| over {len(sub)} cells).",
+                             len(sub), {"max_abs_gap": gap}))
+            continue
+        axis = drop_axis(sub)
+        if axis not in sub:
+            continue
+        med = sub.groupby(axis)["geom_max_abs_dp"].median()
+        word = axis.split(".")[-1]
+        parts = ", ".join(f"{format_number(v)} at {word} {d:g}" for d, v in med.items())
+        out.append(Claim("dropout", learner,
+                         f"dropout with {learner}: weight scaling is off the normalised "
+                         f"geometric mean by {parts} (max |Δp|, median over seeds; "
+                         f"{len(sub)} cells).",
+                         len(sub), {f"gap_at_{d:g}": float(v) for d, v in med.items()}))
+    return out
+
+
+def claims(df) -> list[Claim]:
+    """Every claim the result set ``df`` has the columns for, in the seed's order."""
+    out: list[Claim] = []
+    for build in (_l2, _l1, _bagging, _dropout):
+        out.extend(build(df))
+    return out
