@@ -27,6 +27,9 @@ from regsim import Dataset, Ensemble, Ensembler, Fit, Param, Penalty
 class BaggedEnsemble(Ensemble):
     """``K`` members per distinct penalty setting; column ``j`` uses the first ``k[j]``.
 
+    Implements the member protocol of :class:`regsim.Ensemble`
+    (:meth:`member_predictions`, :meth:`member_mask`); masks are prefixes.
+
     Attributes
     ----------
     k : ndarray of int, shape (m,)
@@ -72,7 +75,8 @@ class BaggedEnsemble(Ensemble):
         return P
 
     def member_predictions(self, X: np.ndarray) -> np.ndarray:
-        """Predictions ``(n, K, m[, C])``: column ``j``'s own penalty setting, all ``K`` members."""
+        """Predictions ``(n, K, m)`` or probabilities ``(n, K, m, C)``: column ``j``'s own
+        penalty setting, all ``K`` members (see :meth:`regsim.Ensemble.member_predictions`)."""
         return self.setting_predictions(X)[:, :, self.setting]
 
     def member_mask(self) -> np.ndarray:

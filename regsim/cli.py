@@ -20,6 +20,7 @@ from . import __version__
 EPILOG = """examples:
   regsim plugins                      list plugins and their components
   regsim plugins --check              run the conformance kit over every plugin
+  regsim describe l1                  one component: parameters, columns, docstring
   regsim --plugins-dir my_plugins/ plugins   also load one-file plugins from a directory
   regsim validate examples/quickstart.yaml
   regsim sweep examples/quickstart.yaml --out data/results
@@ -49,11 +50,22 @@ def _origin(plugin: dict) -> str:
     return " ".join(filter(None, (plugin["distribution"], plugin["version"])))
 
 
+def _details(registry, info) -> dict:
+    """Declarations of every component of one plugin: kind -> name -> describe_component dict."""
+    from .reference import describe_component
+
+    return {kind: {name: describe_component(kind, registry.get(kind, name), info)
+                   for name in names}
+            for kind, names in sorted(info.components.items())}
+
+
 def cmd_plugins(args) -> int:
     registry = _registry_or_exit()
     if args.check:
         return _check_plugins(registry, args.json)
-    plugins = [p.as_dict() for p in registry.plugins.values()]
+    from .reference import component_text
+
+    plugins = [{**p.as_dict(), "details": _details(registry, p)} for p in registry.plugins.values()]
     failures = [{"name": n, "error": e} for n, e in registry.failures]
     if args.json:
         print(json.dumps({"plugins": plugins, "failed": failures}, indent=2))
@@ -63,8 +75,41 @@ def cmd_plugins(args) -> int:
         print(f"  hooks: {', '.join(p['hooks'])}")
         for kind, names in sorted(p["components"].items()):
             print(f"  {kind}: {', '.join(names)}")
+            for name in names:
+                print(component_text(p["details"][kind][name], indent="    "))
     for f in failures:
         print(f"{f['name']}  FAILED TO LOAD: {f['error'].splitlines()[0]}")
+    return 0
+
+
+def cmd_describe(args) -> int:
+    """One component: its declarations and docstring; an ambiguous name lists its kinds."""
+    from .reference import _kind_of, component_text, describe_component, find_components
+    from .registry import KINDS
+
+    registry = _registry_or_exit()
+    words = args.component
+    if len(words) > 2:
+        raise UserError(f"describe: give NAME or KIND NAME, got {' '.join(words)!r}")
+    found = find_components(registry, words)
+    kind_word = _kind_of(words[0]) if len(words) == 2 else None
+    if kind_word is not None and kind_word not in KINDS:
+        raise UserError(f"describe: unknown kind {words[0]!r}; kinds: {', '.join(KINDS)}")
+    if not found:
+        name = words[-1]
+        kinds = [kind_word] if kind_word else list(KINDS)
+        installed = "; ".join(f"{k}: {', '.join(registry.names(k)) or '(none)'}" for k in kinds)
+        raise UserError(f"describe: no component named {name!r}; installed {installed}")
+    if len(found) > 1:
+        choices = ", ".join(f"regsim describe {kind} {name}" for kind, name in found)
+        raise UserError(f"describe: {words[0]!r} names {len(found)} components ("
+                        f"{', '.join(k for k, _ in found)}); say which: {choices}")
+    kind, name = found[0]
+    info = describe_component(kind, registry.get(kind, name), registry.plugin_of(kind, name))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(component_text(info, full_doc=True))
     return 0
 
 
@@ -454,6 +499,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "plugin; report failures per plugin and component; exit 1 on any failure "
                         "(plugins that fail to load count as failures)")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("describe", help="show one component: parameters, columns, docstring",
+                       description="Show one installed component: its plugin, parameters (type, "
+                                   "default, allowed values, path or not, meaning), the result "
+                                   "columns it writes, its other declarations and its docstring. "
+                                   "A name used by several kinds (say, a metric and a plot) needs "
+                                   "the kind: regsim describe metric theory_gap.")
+    p.add_argument("component", nargs="+", metavar="[KIND] NAME",
+                   help="component name, optionally preceded by its kind (problem, learner, "
+                        "penalty, ensembler, inference, metric, plot)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_describe)
 
     from .spec import MAX_CELLS
 

@@ -139,16 +139,58 @@ class CentredData:
 class Dataset:
     """What a problem generates: a train/test split and what is known of the truth.
 
+    A problem's ``generate(rng)`` returns one; learners, ensemblers and
+    metrics read it. Rows are examples, columns features; ``n`` is the number
+    of training rows, ``n_test`` of test rows, ``d`` of features.
+
     Attributes
     ----------
-    X_train, y_train, X_test, y_test : ndarray
-        ``(n, d)`` features and ``(n,)`` targets (class indices for classification).
-    w_true : ndarray or None
-        The generating weights ``(d,)`` when the problem is synthetic.
-    task : {"regression", "classification"}
-    n_classes : int or None
-    info : dict
-        Anything else worth recording (e.g. the covariance spectrum).
+    X_train : ndarray of float, shape (n, d)
+        Training features, finite. Not centred: learners fit an unpenalised
+        intercept through :attr:`centred`.
+    y_train : ndarray, shape (n,)
+        Training targets: floats for ``task="regression"``; integer class
+        indices ``0 .. n_classes - 1`` for ``task="classification"``.
+    X_test : ndarray of float, shape (n_test, d)
+        Held-out features, the same ``d`` columns as ``X_train``.
+    y_test : ndarray, shape (n_test,)
+        Held-out targets, same convention as ``y_train``.
+    w_true : ndarray or None, default None
+        The generating weights when the problem is synthetic and linear:
+        shape ``(d,)`` for regression (``y = X w_true + noise``), ``(d, C)``
+        for a linear classification teacher; ``None`` for real data and
+        nonlinear teachers. Metrics such as ``weight_error`` need it.
+    task : {"regression", "classification"}, default "regression"
+        What the targets are. Learners and inference strategies declare the
+        tasks they handle (``tasks``); predictions are ``(n, m)`` for
+        regression and class probabilities ``(n, m, C)`` for classification.
+    n_classes : int or None, default None
+        ``C``, the number of classes (>= 2) for classification, else ``None``.
+        Every class index below it is a valid label, even if absent from a split.
+    info : dict, default {}
+        Anything else worth recording about the instance. Keys used by the
+        core and the built-ins:
+
+        ``features``
+            list of ``d`` column names (the ``csv`` problem); input checks
+            name offending columns with them (``x0, x1, ...`` otherwise).
+        ``path``
+            the data file a ``csv`` problem read.
+        ``design``, ``spectrum``
+            ``linear_regression``: the design and the ``(d,)`` population
+            covariance eigenvalues.
+        ``function``, ``noise``
+            ``friedman``: the benchmark function and noise level.
+        ``teacher_sizes``, ``bayes_accuracy``
+            ``teacher_mlp``: the teacher's layer sizes and the accuracy of
+            the Bayes classifier on the test split.
+
+    Notes
+    -----
+    :attr:`n_features` is ``d``; :attr:`centred` gives the training data
+    centred (``X - x_mean``, ``y - y_mean``) so that an unpenalised intercept
+    drops out, and its least-squares :class:`Quadratic` (``H = XcᵀXc / n``).
+    All randomness a problem uses must come from the ``rng`` it is given.
     """
 
     X_train: np.ndarray
@@ -372,16 +414,75 @@ class Learner(Component):
 
 @dataclass
 class Ensemble(Fit):
-    """What an ensembler builds for ``m`` cells; inference strategies combine its members.
+    """What an ensembler builds for ``m`` cells; inference strategies combine it.
 
-    ``kind`` names the family (``"bagging"``, ``"dropout"``) that strategies
-    declare they accept. Status, messages and extra columns work as for :class:`Fit`.
+    ``kind`` names the family (``"bagging"``, ``"dropout"``) that an ensembler
+    ``produces`` and a strategy ``accepts``. Status, messages and extra
+    columns work as for :class:`Fit`. An ensemble never predicts by itself:
+    :meth:`predict` raises, and a strategy's ``predict(ensemble, X)`` returns
+    ``(n, m)`` predictions or ``(n, m, C)`` class probabilities.
+
+    What a strategy may call depends on ``kind``:
+
+    ``"bagging"`` (and any kind made of separately trained members)
+        The *member protocol*, declared here: :meth:`member_predictions`
+        ``(n, K, m[, C])`` and :meth:`member_mask` ``(K, m)``. The
+        built-in ``bagging`` ensembler trains ``K = max k`` members and column
+        ``j`` uses the first ``k[j]`` (the ensemble-size path), so its mask is
+        a prefix and the ensemble also carries ``k``, an ``(m,)`` int array
+        equal to ``member_mask().sum(axis=0)``. A strategy must combine, for
+        column ``j``, exactly the members ``r`` with ``member_mask()[r, j]``
+        (``regsim.testing`` checks that members outside the mask do not
+        change the result).
+    ``"dropout"``
+        One network with shared parameters stands for ``2^k`` sub-networks,
+        too many to list as members, so :meth:`member_predictions` is not
+        implemented. A strategy may use ``ensemble.network`` (its
+        ``predict_proba(X)`` gives ``(n, u, C)`` for the ``u`` distinct
+        trained networks; ``weights[l]`` ``(u, d_l, d_{l+1})``, ``biases[l]``),
+        ``ensemble.index`` (``(m,)``: column ``j`` uses network
+        ``index[j]``), ``ensemble.drop`` (DROP probability of the inputs of
+        each layer; ``ensemble.keep`` is ``1 - drop``), ``ensemble.column(u)``
+        (plain weights and biases of network ``u``) and ``ensemble.mask_seed``
+        (an int seeding Monte Carlo masks). Training used inverted dropout
+        (kept units scaled by ``1/keep``).
     """
 
     kind: str = ""
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         raise TypeError("an ensemble predicts through an inference strategy")
+
+    def member_predictions(self, X: np.ndarray) -> np.ndarray:
+        """Every member's prediction for every column.
+
+        Parameters
+        ----------
+        X : ndarray of float, shape (n, d)
+
+        Returns
+        -------
+        ndarray, shape (n, K, m) or (n, K, m, C)
+            Entry ``[:, r, j]`` is member ``r``'s prediction for column ``j``
+            (regression), or its class probabilities ``[:, r, j, :]`` summing
+            to one (classification). ``K`` is the number of members trained per
+            column; entries of members outside :meth:`member_mask` are defined
+            but must not be used.
+        """
+        raise NotImplementedError(f"{self.kind or type(self).__name__} ensembles do not expose "
+                                  f"members (see regsim.Ensemble for what a strategy may call)")
+
+    def member_mask(self) -> np.ndarray:
+        """Which members make up each column's ensemble.
+
+        Returns
+        -------
+        ndarray of bool, shape (K, m)
+            ``True`` where member ``r`` belongs to the ensemble of column ``j``;
+            every column has at least one member.
+        """
+        raise NotImplementedError(f"{self.kind or type(self).__name__} ensembles do not expose "
+                                  f"members (see regsim.Ensemble for what a strategy may call)")
 
 
 class Ensembler(Component):

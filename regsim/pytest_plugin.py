@@ -4,12 +4,16 @@ Installed with regsim, so a plugin package's tests get, with no conftest:
 
 ``regsim_check``
     fixture: :func:`regsim.testing.check_component`; ``regsim_check(MyPenalty)``
-    runs every conformance check and fails listing each failure.
+    runs every conformance check and fails listing each failure. Collaborators
+    (an ensembler for a strategy, a learner for a task) come from the installed
+    plugins unless ``registry=`` is given, and checks the class exempts in
+    ``kit_skip`` are skipped with their reason, as in ``regsim plugins --check``.
 ``regsim_registry``
     fixture: the process's plugin registry (entry points loaded), for looking
     up collaborators such as the generic ``proximal_gradient`` learner.
 
-For one test per check, decorate with :func:`regsim.testing.parametrize_checks`.
+For one test per check, decorate with :func:`regsim.testing.parametrize_checks`
+(same checks, same exemptions, same installed plugins).
 Nothing heavy is imported until a fixture is used, so the plugin costs other
 test suites nothing.
 """
@@ -21,7 +25,10 @@ import pytest
 
 @pytest.fixture
 def regsim_check():
-    """``check_component(cls, params=None, registry=None, skip=(), penalty=None, learner=None)``."""
+    """``check_component(cls, params=None, registry=None, skip=(), penalty=None, learner=None)``.
+
+    ``registry=None`` means the installed plugins (:func:`regsim.get_registry`).
+    """
     from regsim.testing import check_component
 
     return check_component

@@ -22,8 +22,10 @@ for parameters without a default, or ``params=`` passed to the check.
 Path parameters get ``m = 3`` distinct valid values, so a batched result can
 be compared with ``m`` single-value calls. Learners, ensemblers, inference
 strategies and metrics need collaborators: the kit brings its own small
-reference components (a ridge learner, L1 and L2 penalties) and otherwise
-looks in the registry (``registry=``).
+reference components (a ridge learner, L1 and L2 penalties, a known member
+ensemble) and otherwise looks in the installed plugins (``registry=`` to
+use another registry). A component exempts checks with reasons in a class
+attribute ``kit_skip = {"check_name": "why"}``, honoured by every route.
 
 What is checked
 ---------------
@@ -32,8 +34,9 @@ all kinds
     key; instances pickle (process and Dask runners rebuild them).
 penalty
     shapes; ``grad`` matches central finite differences of ``value`` (away
-    from kinks); ``prox`` minimises ``Ω(W) + ||W - V||²/(2 step)`` and is
-    non-expansive; a ``(d, m)`` batch equals ``m`` single-α calls, for
+    from kinks); ``prox`` attains the minimum of ``Ω(W) + ||W - V||²/(2 step)``
+    found by a brute-force minimiser, for steps 0.01 .. 100 (:data:`PROX_STEPS`),
+    and is non-expansive; a ``(d, m)`` batch equals ``m`` single-α calls, for
     ``value``, ``grad``, ``prox`` and ``theory``; ``theory`` has shape ``(d, m)``.
 problem
     the same seed gives the same data; shapes and ``task`` are consistent.
@@ -41,10 +44,16 @@ learner
     a fit has ``m`` columns, predictions ``(n, m)`` or ``(n, m, C)``, declared
     extra columns; the batch equals per-column fits; the same seed, the same fit.
 ensembler
-    an ensemble of the declared kind with ``m`` columns; deterministic under a seed.
+    an ensemble of the declared kind with ``m`` columns; ensembles that list
+    members implement the member protocol with consistent shapes;
+    deterministic under a seed.
 inference
-    predictions of the right shape (probabilities that sum to one);
-    deterministic for a given ensemble.
+    on a real ensemble from an installed ensembler and, for strategies that
+    accept ``"bagging"``, on the kit's :func:`known_ensemble`: predictions of
+    shape ``(n, m)`` or ``(n, m, C)``, probabilities non-negative and summing to
+    one, deterministic; members outside ``member_mask()`` change nothing;
+    identical members give their own prediction; regression predictions lie
+    within the members' range.
 metric
     declared column types; outputs only declared columns, each of length ``m``.
 """
@@ -87,6 +96,12 @@ __all__ = [
     "run_checks",
     "parametrize_checks",
     "example_values",
+    "known_ensemble",
+    "KnownEnsemble",
+    "MEMBER_KIND",
+    "kit_skip_reason",
+    "installed_registry",
+    "PROX_STEPS",
 ]
 
 #: Columns per path parameter in batched checks.
@@ -475,47 +490,146 @@ def _prox_objective(pen: Penalty, P: np.ndarray, V: np.ndarray, step: float) -> 
     return np.asarray(pen.value(P), dtype=float) + np.sum((P - V) ** 2, axis=0) / (2 * step)
 
 
-def check_penalty_prox_optimality(cls, ctx: _Context) -> None:
-    """prox(V, s) minimises Ω(W) + ||W − V||²/(2s): no coordinate or random move lowers it.
+#: Steps at which prox is checked: log-spaced over four decades, large steps included
+#: (closed-form thresholding rules of non-convex penalties often hold only for small steps).
+PROX_STEPS = np.logspace(-2, 2, 9)
 
-    For convex Ω this is the optimality condition 0 ∈ ∂Ω(P) + (P − V)/s, checked
-    without needing the subdifferential (moves of 1e-4, 1e-2 and 0.3, plus V and 0).
+
+def _prox_inputs(d: int = 16, m: int = M, seed: int = 2) -> np.ndarray:
+    """``V (d, m)`` whose entries' magnitudes span 1e-2 .. 3e2, random signs, every column different."""
+    rng = np.random.default_rng(seed)
+    mags = np.logspace(-2, 2.5, d)[:, None] * rng.uniform(0.7, 1.3, size=(d, m))
+    return rng.choice([-1.0, 1.0], size=(d, m)) * mags
+
+
+def _single_setting(cls, values: dict, j: int, n: int):
+    """Column ``j``'s setting repeated over ``n`` columns (path parameters as ``(n,)`` arrays)."""
+    one = _column(values, cls, j)
+    return cls(**{k: (np.full(n, v) if cls.params[k].path and n > 1 else v) for k, v in one.items()})
+
+
+def _separable(pen_one, pen_many, d: int, rng) -> bool:
+    """Whether Ω(w) − Ω(0) = Σᵢ Ω(wᵢeᵢ) − Ω(0) on random points (then a grid per coordinate is exact)."""
+    zero = float(np.ravel(pen_one.value(np.zeros((d, 1))))[0])
+    for scale in (0.05, 1.0, 20.0):
+        w = rng.standard_normal(d) * scale
+        whole = float(np.ravel(pen_one.value(w[:, None]))[0])
+        E = np.zeros((d, d))
+        E[np.arange(d), np.arange(d)] = w
+        parts = np.asarray(pen_many(d).value(E), dtype=float)
+        if not math.isclose(whole - zero, float(np.sum(parts - zero)), rel_tol=1e-9,
+                            abs_tol=1e-12 * max(1.0, abs(whole))):
+            return False
+    return True
+
+
+def _grid_prox_minimum(pen_many, v: np.ndarray, step: float, zero: float,
+                       points: int = 201, zooms: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Brute force, one coordinate at a time, for a separable Ω.
+
+    Minimises ``φᵢ(t) = Ω(t eᵢ) − Ω(0) + (t − vᵢ)²/(2 step)`` over a grid of
+    ``points`` values spanning ``[min(0, vᵢ) − 1 − |vᵢ|, max(0, vᵢ) + 1 + |vᵢ|]``,
+    then ``zooms`` times over a finer grid of ±2 spacings around the best point
+    (the spacing shrinks 50× per zoom). Returns the minimisers ``t (d,)`` and
+    minima ``φᵢ(t) (d,)``; the column's minimum is ``Ω(0) + Σ φᵢ``.
     """
-    pen = cls(**example_values(cls, ctx.params))
-    _, V = _penalty_inputs()
-    d, m = V.shape
-    rng = np.random.default_rng(2)
-    for step in (0.1, 1.0):
-        P = np.asarray(pen.prox(V, step), dtype=float)
-        best = _prox_objective(pen, P, V, step)
-        tol = 1e-9 * np.maximum(1.0, np.abs(best))
-        moves = []
-        for t in (1e-4, 1e-2, 0.3):
-            for i in range(d):
-                for sign in (-1.0, 1.0):
-                    E = np.zeros((d, m))
-                    E[i] = sign * t
-                    moves.append(E)
-            moves.extend(t * rng.standard_normal((5, d, m)))
-        moves.append(V - P)  # V itself
-        moves.append(-P)  # the origin
-        for E in moves:
-            lower = _prox_objective(pen, P + E, V, step) < best - tol
-            if lower.any():
-                j = int(np.flatnonzero(lower)[0])
+    d = v.size
+    pen = pen_many(d * points)
+    lo = np.minimum(0.0, v) - 1.0 - np.abs(v)
+    hi = np.maximum(0.0, v) + 1.0 + np.abs(v)
+    rows = np.repeat(np.arange(d), points)
+    best_t = best_f = None
+    for _ in range(zooms + 1):
+        T = np.linspace(lo, hi, points, axis=1)  # (d, points)
+        W = np.zeros((d, d * points))
+        W[rows, np.arange(d * points)] = T.ravel()
+        f = (np.asarray(pen.value(W), dtype=float).reshape(d, points) - zero
+             + (T - v[:, None]) ** 2 / (2 * step))
+        i = np.nanargmin(f, axis=1)
+        t, ft = T[np.arange(d), i], f[np.arange(d), i]
+        if best_f is None:
+            best_t, best_f = t, ft
+        else:
+            better = ft < best_f
+            best_t, best_f = np.where(better, t, best_t), np.where(better, ft, best_f)
+        h = (hi - lo) / (points - 1)
+        lo, hi = best_t - 2 * h, best_t + 2 * h
+    return best_t, best_f
+
+
+def _search_prox_minimum(pen_one, v: np.ndarray, step: float, starts: list) -> tuple[np.ndarray, float]:
+    """Derivative-free local searches (scipy's Powell) from several starts, for a non-separable Ω."""
+    from scipy.optimize import minimize
+
+    def objective(w):
+        return float(np.ravel(pen_one.value(w[:, None]))[0]) + float(np.sum((w - v) ** 2)) / (2 * step)
+
+    best_w, best_f = None, np.inf
+    for w0 in starts:
+        res = minimize(objective, np.asarray(w0, float), method="Powell",
+                       options={"xtol": 1e-10, "ftol": 1e-13, "maxfev": 20000})
+        f = objective(res.x)
+        if f < best_f:
+            best_w, best_f = res.x, f
+    return best_w, best_f
+
+
+def check_penalty_prox_optimality(cls, ctx: _Context) -> None:
+    """prox(V, s) attains the minimum of Ω(W) + ||W − V||²/(2s), for s from 0.01 to 100.
+
+    The oracle is a brute-force minimiser independent of the penalty's own
+    prox: for a separable Ω (checked numerically) a grid per coordinate,
+    refined six times around its best point; otherwise Powell searches from
+    ``prox(V)``, ``V``, 0 and a random point. The prox fails when the oracle
+    finds an objective lower by more than ``1e-8 · max(1, |objective|)``.
+    """
+    values = example_values(cls, ctx.params)
+    pen = cls(**values)
+    V_all = _prox_inputs()
+    rng = np.random.default_rng(5)
+    m = V_all.shape[1]
+    for j in range(m):
+        pen_one = _single_setting(cls, values, j, 1)
+        cache: dict[int, Component] = {}
+
+        def pen_many(n, j=j, cache=cache):
+            if n not in cache:
+                cache[n] = _single_setting(cls, values, j, n)
+            return cache[n]
+
+        d_full = V_all.shape[0]
+        separable = _separable(pen_one, pen_many, d_full, rng)
+        V = V_all if separable else V_all[::4]  # a local search costs more per dimension
+        d = V.shape[0]
+        zero = float(np.ravel(pen_one.value(np.zeros((d, 1))))[0])
+        for step in PROX_STEPS:
+            P = np.asarray(pen.prox(V, step), dtype=float)
+            P = _shape(f"prox(V, step={step:g})", P, (d, m))[:, j]
+            got = float(_prox_objective(pen_one, P[:, None], V[:, [j]], step)[0])
+            if separable:
+                t, phi = _grid_prox_minimum(pen_many, V[:, j], step, zero)
+                best = zero + float(phi.sum())
+            else:
+                t, best = _search_prox_minimum(pen_one, V[:, j], step,
+                                               [P, V[:, j], np.zeros(d), rng.standard_normal(d)])
+            tol = 1e-8 * max(1.0, abs(best))
+            if got > best + tol:
+                i = int(np.argmax(np.abs(P - t)))
+                how = "a grid per coordinate" if separable else "a local search"
                 raise AssertionError(
                     f"prox(V, step={step:g}) is not the minimiser of Ω(W) + ||W - V||²/(2 step): "
-                    f"moving column {j} by {np.linalg.norm(E[:, j]):.2g} lowers it from "
-                    f"{best[j]:.10g} to {_prox_objective(pen, P + E, V, step)[j]:.10g}")
+                    f"column {j} reaches {got:.10g} but {how} finds {best:.10g} "
+                    f"(coordinate {i}: V = {V[i, j]:.6g}, prox gives {P[i]:.6g}, minimiser "
+                    f"{t[i]:.6g}; steps checked: {', '.join(f'{s:g}' for s in PROX_STEPS)})")
 
 
 def check_penalty_prox_nonexpansive(cls, ctx: _Context) -> None:
-    """‖prox(U) − prox(V)‖ ≤ ‖U − V‖ column by column."""
+    """‖prox(U) − prox(V)‖ ≤ ‖U − V‖ column by column, for steps from 0.01 to 100."""
     pen = cls(**example_values(cls, ctx.params))
     rng = np.random.default_rng(3)
     d, m = 6, pen.batch_size
-    for step in (0.1, 1.0):
-        for scale in (2.0, 2.0, 0.3, 0.03, 0.003):  # small scales probe the kinks near 0
+    for step in PROX_STEPS:
+        for scale in (50.0, 2.0, 2.0, 0.3, 0.03, 0.003):  # small scales probe the kinks near 0
             U, V = rng.standard_normal((d, m)) * scale, rng.standard_normal((d, m)) * scale
             lhs = np.linalg.norm(np.asarray(pen.prox(U, step)) - np.asarray(pen.prox(V, step)), axis=0)
             rhs = np.linalg.norm(U - V, axis=0)
@@ -591,10 +705,17 @@ def check_problem_deterministic(cls, ctx: _Context) -> None:
 
 
 def check_problem_shapes(cls, ctx: _Context) -> None:
-    """X (n, d), y (n,), test with the same d, a known task, class labels in range."""
-    data = cls(**example_values(cls, ctx.params, m=1)).generate(np.random.default_rng(0))
+    """X (n, d), y (n,), test with the same d, a known task (the declared one, if declared),
+    class labels in range."""
+    values = example_values(cls, ctx.params, m=1)
+    data = cls(**values).generate(np.random.default_rng(0))
     if not isinstance(data, Dataset):
         raise AssertionError(f"generate returned {type(data).__name__}, expected regsim.Dataset")
+    task_for = getattr(cls, "task_for", None)
+    declared = task_for(values) if callable(task_for) else None
+    if declared is not None and data.task != declared:
+        raise AssertionError(f"declares task {declared!r} but generated a {data.task!r} Dataset "
+                             f"(spec validation trusts the declaration)")
     X, y, Xt, yt = (np.asarray(a) for a in (data.X_train, data.y_train, data.X_test, data.y_test))
     if X.ndim != 2 or Xt.ndim != 2 or X.shape[1] != Xt.shape[1]:
         raise AssertionError(f"X_train {X.shape} and X_test {Xt.shape} must be (n, d) with one d")
@@ -619,8 +740,9 @@ def check_problem_shapes(cls, ctx: _Context) -> None:
 def _predict_shape(pred, data: Dataset, n: int, m: int) -> np.ndarray:
     if data.task == "classification":
         P = _shape("predict(X)", pred, (n, m, data.n_classes))
-        if not np.allclose(P.sum(axis=2), 1.0, atol=1e-8):
-            raise AssertionError("classification predictions must be probabilities summing to 1")
+        if (P < 0).any() or not np.allclose(P.sum(axis=2), 1.0, atol=1e-8):
+            raise AssertionError("classification predictions must be probabilities (non-negative, "
+                                 "summing to 1)")
         return P
     return _shape("predict(X)", pred, (n, m))
 
@@ -632,9 +754,10 @@ def _check_fit(fit, m: int, columns: dict, who: str) -> None:
         raise AssertionError(f"{who}: Fit.m = {fit.m} for a batch of {m}")
     if len(fit.status) != m or len(fit.message) != m:
         raise AssertionError(f"{who}: status and message must have length {m}")
-    bad = set(np.asarray(fit.status, dtype=object).tolist()) - {"ok", "diverged"}
+    bad = set(np.asarray(fit.status, dtype=object).tolist()) - {"ok", "not_converged", "diverged"}
     if bad:
-        raise AssertionError(f"{who}: status values must be 'ok' or 'diverged', got {sorted(bad)}")
+        raise AssertionError(f"{who}: status values must be 'ok', 'not_converged' or 'diverged', "
+                             f"got {sorted(bad)}")
     extra = set(fit.columns) - set(columns)
     if extra:
         raise AssertionError(f"{who}: columns {sorted(extra)} are not declared in `columns`")
@@ -723,6 +846,35 @@ def check_ensembler_fit(cls, ctx: _Context) -> None:
     _check_fit(out, _ensemble_batch(ens, pen), cls.columns, "fit")
 
 
+def check_ensembler_member_protocol(cls, ctx: _Context) -> None:
+    """An ensemble that lists members implements ``member_predictions`` and ``member_mask`` with
+    consistent shapes: ``(n, K, m[, C])`` (probabilities summing to 1) and ``(K, m)`` bool, every
+    column with at least one member. Skipped for kinds without members (dropout)."""
+    ens, data, learner, pen = _ensembler_setup(cls, ctx)
+    out = ens.fit(data, learner, pen, np.random.default_rng(0))
+    kind = type(out)
+    overrides = [getattr(kind, f, None) is not getattr(Ensemble, f)
+                 for f in ("member_predictions", "member_mask")]
+    if not any(overrides):
+        if out.kind == MEMBER_KIND:
+            raise AssertionError(f"ensembles of kind {MEMBER_KIND!r} must implement "
+                                 f"member_predictions(X) and member_mask() (regsim.Ensemble)")
+        raise CheckSkipped(f"{out.kind!r} ensembles do not list members")
+    if not all(overrides):
+        raise AssertionError("implements only one of member_predictions(X) and member_mask()")
+    mask = np.asarray(out.member_mask())
+    if mask.ndim != 2 or mask.shape[1] != out.m or mask.dtype != bool:
+        raise AssertionError(f"member_mask(): {mask.dtype} array of shape {mask.shape}, expected "
+                             f"bool (K, {out.m})")
+    if not mask.any(axis=0).all():
+        raise AssertionError("member_mask(): a column has no member")
+    n, K = data.X_test.shape[0], mask.shape[0]
+    tail = (data.n_classes,) if data.task == "classification" else ()
+    P = _shape("member_predictions(X_test)", out.member_predictions(data.X_test),
+               (n, K, out.m) + tail)
+    _distributions(P, data.task)
+
+
 def check_ensembler_deterministic(cls, ctx: _Context) -> None:
     """The same rng seed builds the same ensemble."""
     ens, data, learner, pen = _ensembler_setup(cls, ctx)
@@ -736,9 +888,7 @@ def check_ensembler_deterministic(cls, ctx: _Context) -> None:
 
 
 def _ensemble_for(cls, ctx: _Context):
-    if ctx.registry is None:
-        raise CheckSkipped("needs an ensembler producing one of "
-                           f"{cls.accepts}; pass registry=")
+    """A real ensemble of an accepted kind, from the first installed ensembler producing one."""
     for name in ctx.registry.names("ensembler"):
         ecls = ctx.registry.get("ensembler", name)
         if ecls.produces in cls.accepts:
@@ -749,7 +899,7 @@ def _ensemble_for(cls, ctx: _Context):
 
 
 def check_inference_predict(cls, ctx: _Context) -> None:
-    """predict(ensemble, X) has shape (n, m) or (n, m, C) and is deterministic."""
+    """On a real ensemble from an installed ensembler: shape (n, m) or (n, m, C), distributions, deterministic."""
     if not cls.accepts or not all(isinstance(k, str) for k in cls.accepts):
         raise AssertionError("`accepts` must be a non-empty tuple of ensemble kinds")
     ensemble, data = _ensemble_for(cls, ctx)
@@ -758,6 +908,186 @@ def check_inference_predict(cls, ctx: _Context) -> None:
                        ensemble.m)
     b = strategy.predict(ensemble, data.X_test)
     _same_arrays(a, np.asarray(b), "a second predict call")
+
+
+#: The ensemble kind whose ensembles implement the member protocol
+#: (:meth:`regsim.Ensemble.member_predictions`, :meth:`regsim.Ensemble.member_mask`).
+MEMBER_KIND = "bagging"
+
+
+@dataclass
+class KnownEnsemble(Ensemble):
+    """The kit's reference ensemble: ``K`` linear members per column, prefix masks.
+
+    Member ``r`` of column ``j`` predicts ``X @ W[r, j] + b[r, j]`` (regression)
+    or ``softmax(X @ W[r, j] + b[r, j])`` (classification, ``W[r, j]`` ``(d, C)``).
+    Column ``j`` uses the first ``k[j]`` members, as the built-in ``bagging``
+    ensembles do; ``k`` varies over the columns and is below ``K`` for some.
+    """
+
+    W: np.ndarray = None  # type: ignore[assignment]
+    b: np.ndarray = None  # type: ignore[assignment]
+    k: np.ndarray = None  # type: ignore[assignment]
+    task: str = "regression"
+
+    @property
+    def n_members(self) -> int:
+        return self.W.shape[0]
+
+    def member_predictions(self, X):
+        Z = np.einsum("nd,rjd...->nrj...", np.asarray(X, float), self.W) + self.b[None]
+        if self.task == "regression":
+            return Z
+        Z = np.exp(Z - Z.max(axis=-1, keepdims=True))
+        return Z / Z.sum(axis=-1, keepdims=True)
+
+    def member_mask(self):
+        return np.arange(self.n_members)[:, None] < self.k[None, :]
+
+
+#: Members per column of the known ensemble, and each column's ensemble size.
+_KNOWN_K, _KNOWN_SIZES = 7, np.array([1, 4, 7, 3])
+
+
+def known_ensemble(task: str, *, seed: int = 0, unanimous: bool = False,
+                   outside: float = 0.0) -> tuple[KnownEnsemble, np.ndarray, int | None]:
+    """The kit's reference ensemble for ``task``, its test inputs ``X`` and ``C`` (or ``None``).
+
+    Parameters
+    ----------
+    unanimous : bool
+        Every member inside a column's mask is the same model (strategies must
+        then return that model's prediction, or for classification its most
+        probable class).
+    outside : float
+        Added to the weights of members outside the masks: any value gives the
+        same ensembles, so a strategy's output must not change.
+
+    Returns
+    -------
+    ensemble : KnownEnsemble
+        Kind ``"bagging"``, ``K = 7`` members, ``m = 4`` columns of sizes
+        ``k = (1, 4, 7, 3)``; ``member_predictions(X)`` is ``(n, 7, 4)`` or
+        ``(n, 7, 4, C)``, ``member_mask()`` ``(7, 4)``.
+    X : ndarray, shape (n, d)
+        Test inputs (``n = 20``).
+    C : int or None
+        Classes for classification, else ``None``.
+    """
+    rng = np.random.default_rng(seed)
+    data = _regression_data() if task == "regression" else _classification_data()
+    d = data.X_test.shape[1]
+    C = data.n_classes
+    K, m = _KNOWN_K, _KNOWN_SIZES.size
+    tail = (C,) if C else ()
+    W = rng.standard_normal((K, m, d) + tail) * (2.0 if C else 1.0)
+    b = rng.standard_normal((K, m) + tail) + (0.0 if C else 5.0)
+    k = _KNOWN_SIZES.copy()
+    if unanimous:
+        W[:], b[:] = W[:1], b[:1]
+        W[:, 1:] *= 3.0  # sharper members: a clear most probable class
+    mask = np.arange(K)[:, None] < k[None, :]
+    if outside:
+        W[~mask] += outside
+        b[~mask] -= outside
+    ens = KnownEnsemble(m=m, kind=MEMBER_KIND, W=W, b=b, k=k, task=task)
+    return ens, data.X_test, C
+
+
+def _member_tasks(cls) -> tuple[str, ...]:
+    if MEMBER_KIND not in cls.accepts:
+        raise CheckSkipped(f"accepts {', '.join(cls.accepts)}; the kit's known ensemble is of kind "
+                           f"{MEMBER_KIND!r} (the member protocol)")
+    return tuple(t for t in cls.tasks if t in ("regression", "classification"))
+
+
+def _known_predict(cls, ctx: _Context, ens: KnownEnsemble, X) -> np.ndarray:
+    strategy = cls(**example_values(cls, ctx.params, m=1))
+    C = ens.W.shape[-1] if ens.task == "classification" else None
+    shape = (X.shape[0], ens.m) + ((C,) if C else ())
+    return _distributions(_shape(f"predict on the kit's {ens.task} ensemble", strategy.predict(ens, X),
+                                 shape), ens.task)
+
+
+def _distributions(P: np.ndarray, task: str) -> np.ndarray:
+    if task == "classification":
+        if (P < 0).any():
+            raise AssertionError(f"classification predictions must be probabilities: min {P.min():.3g} < 0")
+        err = float(np.abs(P.sum(axis=-1) - 1.0).max())
+        if err > 1e-8:
+            raise AssertionError(f"classification predictions must sum to 1 over classes "
+                                 f"(off by up to {err:.3g})")
+    return P
+
+
+def check_inference_known_ensemble(cls, ctx: _Context) -> None:
+    """On the kit's known member ensemble: shape (n, m) or (n, m, C), distributions, deterministic."""
+    for task in _member_tasks(cls):
+        ens, X, _ = known_ensemble(task)
+        a = _known_predict(cls, ctx, ens, X)
+        b = _known_predict(cls, ctx, ens, X)
+        _same_arrays(a, b, f"a second predict call ({task})")
+
+
+def check_inference_member_mask(cls, ctx: _Context) -> None:
+    """Members outside ``member_mask()`` do not change the prediction (k = 1 .. K over the columns)."""
+    for task in _member_tasks(cls):
+        ens, X, _ = known_ensemble(task)
+        changed, _, _ = known_ensemble(task, outside=3.0)
+        a, b = _known_predict(cls, ctx, ens, X), _known_predict(cls, ctx, changed, X)
+        scale = max(1.0, float(np.abs(a).max()))
+        err = np.abs(a - b).reshape(a.shape[0], a.shape[1], -1).max(axis=(0, 2))
+        if (err > 1e-9 * scale).any():
+            j = int(np.argmax(err))
+            raise AssertionError(
+                f"{task}: changing members outside member_mask() changes column {j}'s prediction "
+                f"by {err[j]:.3g} (its ensemble is members 0..{ens.k[j] - 1} of {ens.n_members}); "
+                f"combine only the members r with member_mask()[r, j]")
+
+
+def check_inference_unanimous_members(cls, ctx: _Context) -> None:
+    """When every member of a column's ensemble is the same model, the strategy predicts it.
+
+    Regression: the common prediction (rtol 1e-9); classification: its most
+    probable class (a vote, a mean or a geometric mean all agree on it).
+    """
+    for task in _member_tasks(cls):
+        ens, X, C = known_ensemble(task, unanimous=True)
+        got = _known_predict(cls, ctx, ens, X)
+        want = ens.member_predictions(X)[:, 0]
+        if task == "regression":
+            _close("regression: prediction of identical members vs their common prediction",
+                   got, want, rtol=1e-9, atol=1e-9)
+        else:
+            wrong = got.argmax(axis=-1) != want.argmax(axis=-1)
+            if wrong.any():
+                raise AssertionError(f"classification: identical members agree on the most probable "
+                                     f"class but the prediction differs at {int(wrong.sum())} of "
+                                     f"{wrong.size} (point, column) pairs")
+
+
+def check_inference_within_members(cls, ctx: _Context) -> None:
+    """Regression: each prediction lies between the smallest and largest member prediction.
+
+    True of every mean, median, trimmed mean or other average of the members;
+    a strategy that extrapolates on purpose declares it in ``kit_skip``.
+    """
+    tasks = _member_tasks(cls)
+    if "regression" not in tasks:
+        raise CheckSkipped("regression only (class probabilities of a vote or a geometric mean "
+                           "need not lie between the members')")
+    ens, X, _ = known_ensemble("regression")
+    got = _known_predict(cls, ctx, ens, X)
+    P = ens.member_predictions(X)
+    mask = ens.member_mask()[None]
+    lo = np.where(mask, P, np.inf).min(axis=1)
+    hi = np.where(mask, P, -np.inf).max(axis=1)
+    tol = 1e-9 * max(1.0, float(np.abs(P).max()))
+    out = (got < lo - tol) | (got > hi + tol)
+    if out.any():
+        i, j = (int(a[0]) for a in np.nonzero(out))
+        raise AssertionError(f"regression: prediction {got[i, j]:.6g} at point {i}, column {j} lies "
+                             f"outside the members' range [{lo[i, j]:.6g}, {hi[i, j]:.6g}]")
 
 
 # --------------------------------------------------------------------------- metric
@@ -846,8 +1176,11 @@ CHECKS: dict[str, tuple[Callable, ...]] = {
     "problem": _SHARED + (check_problem_shapes, check_problem_deterministic),
     "learner": _SHARED + (check_learner_fit, check_learner_batched_equals_per_column,
                           check_learner_deterministic),
-    "ensembler": _SHARED + (check_ensembler_fit, check_ensembler_deterministic),
-    "inference": _SHARED + (check_inference_predict,),
+    "ensembler": _SHARED + (check_ensembler_fit, check_ensembler_member_protocol,
+                            check_ensembler_deterministic),
+    "inference": _SHARED + (check_inference_predict, check_inference_known_ensemble,
+                            check_inference_member_mask, check_inference_unanimous_members,
+                            check_inference_within_members),
     "metric": _SHARED + (check_metric_columns,),
     "plot": (check_plot_declares,),
 }
@@ -857,13 +1190,41 @@ def _check_name(fn: Callable) -> str:
     return fn.__name__.removeprefix("check_")
 
 
+def kit_skip_reason(cls: type, check: str) -> str | None:
+    """The reason ``cls`` gives in its ``kit_skip`` class attribute for exempting ``check``, or ``None``."""
+    declared = getattr(cls, "kit_skip", None) or {}
+    reason = declared.get(check) if isinstance(declared, dict) else None
+    return None if reason is None else str(reason)
+
+
+def installed_registry(registry=None):
+    """``registry``, or the process's registry of installed plugins (:func:`regsim.get_registry`)."""
+    if registry is not None:
+        return registry
+    from .registry import get_registry
+
+    return get_registry()
+
+
 def component_checks(cls: type) -> list[tuple[str, Callable[..., None]]]:
-    """``(name, check)`` pairs for ``cls``; ``check(cls, params=None, registry=None, ...)``."""
+    """``(name, check)`` pairs for ``cls``; ``check(cls, params=None, registry=None, ...)``.
+
+    Every route of the kit (:func:`run_checks`, :func:`check_component`,
+    :func:`parametrize_checks`, ``regsim plugins --check``) calls these, so all
+    run the same checks with the same exemptions: a check named in the
+    component's ``kit_skip`` raises :class:`CheckSkipped` with the declared
+    reason, and ``registry=None`` means the installed plugins.
+    """
     kind = _kind(cls)
 
     def bind(fn):
+        name = _check_name(fn)
+
         def check(component=cls, params=None, registry=None, penalty=None, learner=None):
-            fn(component, _Context(params, registry, penalty, learner))
+            reason = kit_skip_reason(component, name)
+            if reason is not None:
+                raise CheckSkipped(f"declared in kit_skip: {reason}")
+            fn(component, _Context(params, installed_registry(registry), penalty, learner))
         check.__name__ = fn.__name__
         check.__doc__ = fn.__doc__
         return check
@@ -884,24 +1245,23 @@ def run_checks(cls: type, *, params: dict | None = None, registry=None, skip: It
         a path parameter may be given as an ``(m,)`` array.
     registry : regsim.registry.Registry, optional
         Where to look for collaborators (ensemblers for inference strategies,
-        classification learners). The kit's own reference components are used first.
+        classification learners). Default: the installed plugins
+        (:func:`regsim.get_registry`); pass ``Registry(load_entry_points=False)``
+        to use none. The kit's own reference components are used first.
     skip : iterable of str
         Check names to skip (e.g. ``"penalty_theory_shape"``). A component may
         also declare its own exemptions, with reasons, in a class attribute
         ``kit_skip = {"check_name": "why"}`` (scikit-learn's ``_xfail_checks``);
-        they are reported as skipped with the reason, by ``regsim plugins --check`` too.
+        they are reported as skipped with the reason by every route:
+        ``check_component``, ``parametrize_checks`` and ``regsim plugins --check``.
     penalty, learner : optional
         Collaborator instances for learner and ensembler checks.
     """
     results = []
     skip = set(skip)
-    declared = dict(getattr(cls, "kit_skip", {}))
     for name, check in component_checks(cls):
         if name in skip:
             results.append(CheckResult(name, "skipped", "skipped by the caller"))
-            continue
-        if name in declared:
-            results.append(CheckResult(name, "skipped", f"declared in kit_skip: {declared[name]}"))
             continue
         try:
             check(cls, params=params, registry=registry, penalty=penalty, learner=learner)
@@ -960,8 +1320,10 @@ def parametrize_checks(classes: Iterable[type], *, skip: Iterable[str] = (), **k
 
     ``check(component)`` runs one check; ``kwargs`` (``params``, ``registry``,
     ``penalty``, ``learner``) are bound into every check; checks named in
-    ``skip`` are left out. A check that cannot run here calls ``pytest.skip``
-    with the reason.
+    ``skip`` are left out. A check the component exempts in ``kit_skip``, or
+    that cannot run here, calls ``pytest.skip`` with the reason. Collaborators
+    come from the installed plugins unless ``registry=`` is given, exactly as
+    for :func:`check_component` and ``regsim plugins --check``.
     """
     import pytest
 

@@ -128,7 +128,15 @@ from regsim import Ensemble, Ensembler, InferenceStrategy  # noqa: E402
 
 @dataclass
 class Bag(Ensemble):
+    """Implements the public member protocol of regsim.Ensemble."""
+
     members: list = field(default_factory=list)  # fits, each with m columns
+
+    def member_predictions(self, X):
+        return np.stack([member.predict(X) for member in self.members], axis=1)
+
+    def member_mask(self):
+        return np.ones((len(self.members), self.m), dtype=bool)
 
 
 class Bagging(Ensembler):
@@ -176,7 +184,10 @@ class ArithmeticMean(InferenceStrategy):
     accepts = ("bagging",)
 
     def predict(self, ensemble, X):
-        return np.mean([member.predict(X) for member in ensemble.members], axis=0)
+        P = ensemble.member_predictions(X)  # (n, K, m[, C])
+        mask = ensemble.member_mask()  # (K, m)
+        weights = mask / mask.sum(axis=0)
+        return np.einsum("nkm...,km->nm...", P, weights)
 
 
 class FirstColumnOnly(ArithmeticMean):
@@ -203,3 +214,153 @@ class DeclaredApproximateProx(SubgradientProx):
     name = "declared_approximate_prox"
     kit_skip = {"penalty_prox_optimality": "an approximate prox, on purpose",
                 "penalty_prox_nonexpansive": "same"}
+
+
+# ---- inference strategies with the mistakes the known-ensemble checks exist for
+
+
+class IgnoresMask(ArithmeticMean):
+    """Averages every member, ignoring member_mask(): right only when every k is K."""
+
+    name = "ignores_mask"
+
+    def predict(self, ensemble, X):
+        return ensemble.member_predictions(X).mean(axis=1)
+
+
+class RandomOutput(ArithmeticMean):
+    """Right shape, deterministic (seeded) and normalised, but unrelated to the members."""
+
+    name = "random_output"
+
+    def predict(self, ensemble, X):
+        shape = ensemble.member_predictions(X).mean(axis=1).shape
+        P = np.random.default_rng(0).random(shape)
+        return P / P.sum(axis=-1, keepdims=True) if len(shape) == 3 else P
+
+
+class WrongShape(ArithmeticMean):
+    """Puts the member axis where the column axis belongs: (n, K) instead of (n, m)."""
+
+    name = "wrong_shape"
+
+    def predict(self, ensemble, X):
+        return ensemble.member_predictions(X).mean(axis=2)
+
+
+class UnnormalisedVotes(ArithmeticMean):
+    """Returns vote counts, not shares: not a distribution."""
+
+    name = "unnormalised_votes"
+    tasks = ("classification",)
+
+    def predict(self, ensemble, X):
+        P = ensemble.member_predictions(X)
+        votes = np.eye(P.shape[3])[P.argmax(axis=3)] * ensemble.member_mask()[None, :, :, None]
+        return votes.sum(axis=1)
+
+
+# ---- SCAD (Fan & Li 2001), non-convex: a prox right for every step, and one that is not
+
+SCAD_A = 3.7
+
+
+class Scad(Penalty):
+    """SCAD with a = 3.7; its prox compares the candidates of every piece (right for every step).
+
+    Non-convex, so its proximal map is not non-expansive: declared in kit_skip.
+    """
+
+    name = "scad"
+    params = {"alpha": Param(float, default=1.0, gt=0, path=True)}
+    kit_skip = {"penalty_prox_nonexpansive": "SCAD is non-convex: its prox is not non-expansive"}
+
+    def _h(self, t):
+        lam, a = np.asarray(self.alpha), SCAD_A
+        return np.where(t <= lam, lam * t,
+                        np.where(t <= a * lam, (2 * a * lam * t - t * t - lam ** 2) / (2 * (a - 1)),
+                                 (a + 1) * lam ** 2 / 2))
+
+    def value(self, W):
+        return self._h(np.abs(W)).sum(axis=0)
+
+    def grad(self, W):
+        lam, a, t = np.asarray(self.alpha), SCAD_A, np.abs(W)
+        return np.sign(W) * np.where(t <= lam, lam, np.maximum(a * lam - t, 0) / (a - 1))
+
+    def prox(self, V, step):
+        lam, a, v = np.asarray(self.alpha) * np.ones_like(V), SCAD_A, np.abs(V)
+        soft = np.clip(v - step * lam, 0, lam)
+        middle = (np.clip(((a - 1) * v - step * a * lam) / (a - 1 - step), lam, a * lam)
+                  if step < a - 1 else lam)
+        cands = np.stack(np.broadcast_arrays(soft, middle, np.maximum(v, a * lam), 0 * v))
+        f = self._h(cands) + (cands - v) ** 2 / (2 * step)
+        return np.sign(V) * np.take_along_axis(cands, f.argmin(axis=0)[None], 0)[0]
+
+
+class ScadSmallStepRule(Scad):
+    """The textbook three-piece thresholding rule, valid only for step < a − 1 = 2.7."""
+
+    name = "scad_small_step_rule"
+
+    def prox(self, V, step):
+        lam, a, v = np.asarray(self.alpha), SCAD_A, np.abs(V)
+        soft = np.sign(V) * np.maximum(v - step * lam, 0)
+        middle = ((a - 1) * V - np.sign(V) * step * a * lam) / (a - 1 - step)
+        return np.where(v <= lam * (1 + step), soft, np.where(v <= a * lam, middle, V))
+
+
+# ---- a non-separable penalty: the kit's prox oracle is then a local search, not a grid
+
+
+class GroupLasso(Penalty):
+    """α‖w‖₂ (one group): its prox shrinks the whole vector, block soft thresholding."""
+
+    name = "group_lasso"
+    params = {"alpha": Param(float, default=1.0, ge=0, path=True)}
+
+    def value(self, W):
+        return self.alpha * np.linalg.norm(W, axis=0)
+
+    def grad(self, W):
+        return self.alpha * W / np.maximum(np.linalg.norm(W, axis=0), 1e-300)
+
+    def prox(self, V, step):
+        norm = np.linalg.norm(V, axis=0)
+        return V * np.maximum(1.0 - step * self.alpha / np.maximum(norm, 1e-300), 0.0)
+
+
+class GroupLassoCoordinateProx(GroupLasso):
+    """Applies the L1 soft threshold coordinate by coordinate: the prox of another penalty."""
+
+    name = "group_lasso_coordinate_prox"
+
+    def prox(self, V, step):
+        return np.sign(V) * np.maximum(np.abs(V) - step * self.alpha, 0.0)
+
+
+@dataclass
+class PrivateBag(Ensemble):
+    members: list = field(default_factory=list)
+
+
+class MemberlessBagging(Bagging):
+    """Produces 'bagging' ensembles that keep their members private (no member protocol)."""
+
+    name = "memberless_bagging"
+
+    def fit(self, data, learner, penalty, rng):
+        bag = super().fit(data, learner, penalty, rng)
+        return PrivateBag(m=bag.m, kind=bag.kind, members=bag.members)
+
+
+class MisdeclaredTaskProblem(Problem):
+    """Declares classification (spec validation trusts it) but generates regression data."""
+
+    name = "misdeclared_task"
+    task = "classification"
+    params = {"n": Param(int, default=30, ge=2)}
+
+    def generate(self, rng):
+        X = rng.standard_normal((self.n, 3))
+        return Dataset(X, X @ np.ones(3), X, X @ np.ones(3))

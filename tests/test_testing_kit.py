@@ -141,3 +141,18 @@ def test_component_can_declare_a_skipped_check_with_its_reason():
     assert results["penalty_prox_optimality"].message == \
         "declared in kit_skip: an approximate prox, on purpose"
     check_component(declared)  # nothing else fails
+
+
+def test_parametrize_checks_honours_kit_skip_and_sees_installed_plugins():
+    from regsim.testing import parametrize_checks
+
+    mark = parametrize_checks([bp.DeclaredApproximateProx, bp.ArithmeticMean])
+    cases = dict(zip(mark.kwargs["ids"], mark.args[1]))
+    cls, check = cases["declared_approximate_prox-penalty_prox_optimality"]
+    with pytest.raises(pytest.skip.Exception, match="declared in kit_skip: an approximate prox"):
+        check(cls)
+    cls, check = cases["declared_approximate_prox-penalty_shapes"]
+    check(cls)  # not declared: runs
+    # no registry= given: the installed bagging ensembler builds the ensemble (not skipped)
+    cls, check = cases["test_arithmetic_mean-inference_predict"]
+    check(cls)
