@@ -1152,12 +1152,17 @@ def _check_column_type(col: str, kind: str, values, task: str) -> None:
 
 
 def check_plot_declares(cls, ctx: _Context) -> None:
-    """A plot has a name and answers ``applies`` on an empty result set with a bool."""
+    """A plot has a name and answers ``applies`` on an empty result set with a bool.
+
+    The empty set has the plot's ``required_columns``, as ``regsim report``
+    checks those before it calls ``applies``.
+    """
     import pandas as pd
 
     if not cls.name:
         raise AssertionError("plot has no name")
-    empty = pd.DataFrame({"sweep": [], "status": [], "penalty": []})
+    columns = ["sweep", "status", "penalty", *getattr(cls, "required_columns", ())]
+    empty = pd.DataFrame({c: [] for c in dict.fromkeys(columns)})
     answer = cls().applies(empty)
     if not isinstance(answer, (bool, np.bool_)):
         raise AssertionError(f"applies(df) returned {answer!r}, expected a bool")

@@ -38,7 +38,7 @@ class ElasticNetPath(Plot):
         rows = rows[rows["seed"] == rows["seed"].min()]
         # one problem instance (the first problem setting), so the lines are comparable
         problem = [c for c in rows.columns if c == "problem" or c.startswith("problem.")]
-        setting = rows[problem].astype(str).agg("|".join, axis=1)
+        setting = rows[problem].apply(lambda r: "|".join(map(str, r)), axis=1)  # nulls too
         rows = rows[setting == setting.iloc[0]]
         ratios = sorted(rows["penalty.l1_ratio"].unique())[:_MAX_PANELS]
         fig, axes = plt.subplots(1, len(ratios), figsize=(4.6 * len(ratios), 3.6), squeeze=False)
