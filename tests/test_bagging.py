@@ -308,13 +308,16 @@ def test_classification_strategies_against_explicit_loops():
     np.testing.assert_allclose(geo.sum(axis=2), 1.0)
 
 
-def test_majority_vote_on_regression_is_a_clear_error_row():
-    df = _rows({"name": "vote", "problem": {"plugin": "friedman1", "n_train": 40},
-                "learner": {"plugin": "tree"}, "penalty": {"plugin": "none"},
-                "ensembler": {"plugin": "bagging", "k": 3},
-                "inference": {"plugin": "majority_vote"}})
-    assert df["status"].tolist() == ["error"]
-    assert "classification" in df["error"].item() and "arithmetic_mean" in df["error"].item()
+def test_majority_vote_on_regression_is_refused_by_validation():
+    with pytest.raises(regsim.SpecError) as info:
+        regsim.load_spec({"name": "vote", "problem": {"plugin": "friedman1", "n_train": 40},
+                          "learner": {"plugin": "tree"}, "penalty": {"plugin": "none"},
+                          "ensembler": {"plugin": "bagging", "k": 3},
+                          "inference": {"plugin": "majority_vote"}})
+    message = str(info.value)
+    assert "'majority_vote'" in message and "'friedman1'" in message
+    assert "classification" in message and "regression" in message
+    assert "arithmetic_mean" in message
 
 
 # ----------------------------------------------------------------- spec validation
