@@ -153,19 +153,35 @@ EXITING_METRIC = textwrap.dedent("""\
     """)
 
 
+@pytest.fixture
+def in_process_cli(prefect_server, monkeypatch):
+    """``regsim.cli.main`` in this process against the session's Prefect server; the plugin
+    directories it adds (through the environment) are dropped again afterwards."""
+    from regsim import get_registry
+    from regsim.cli import main
+
+    monkeypatch.delenv("REGSIM_PLUGINS_DIR", raising=False)
+    yield main
+    monkeypatch.undo()
+    get_registry.cache_clear()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("runner", ["threads", "processes"])
-def test_sys_exit_inside_a_cell_is_that_cells_error(tmp_path, runner):
+def test_sys_exit_inside_a_cell_is_that_cells_error(tmp_path, runner, in_process_cli, capsys,
+                                                     monkeypatch):
     import pandas as pd
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "exit_metric.py").write_text(EXITING_METRIC)
     spec = _spec(tmp_path, QUICK.replace("coefficients", "exit_metric"))
-    out = regsim("--plugins-dir", plugins, "sweep", spec, "--out", "res", "--runner", runner,
-                 "--workers", "2", "--no-progress", cwd=tmp_path)
-    assert out.returncode == 1, out.stderr
-    assert "cells     6: 6 stored (ok 4, error 2" in out.stdout
+    monkeypatch.chdir(tmp_path)
+    code = in_process_cli(["--plugins-dir", str(plugins), "sweep", str(spec), "--out", "res",
+                           "--runner", runner, "--workers", "2", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 1, printed
+    assert "cells     6: 6 stored (ok 4, error 2" in printed
     df = pd.read_parquet(tmp_path / "res" / "quick")
     assert len(df) == 6 and df["cell_id"].is_unique
     errors = df[df["status"] == "error"]
