@@ -1,6 +1,6 @@
 """All five dropout inference strategies against a brute-force enumeration of the masks.
 
-The oracle (:func:`brute_force`) is written here from the definitions alone: a
+The oracle (:func:`dropout_oracle.brute_force`) is written from the definitions alone: a
 plain Python loop over every mask of the droppable units, ``log p(μ)`` summed
 per unit, each sub-network's logits max-subtracted and log-sum-exp'd, and the
 arithmetic mean formed as ``exp(logsumexp_μ(log p(μ) + log softmax z_μ))``.
@@ -23,14 +23,13 @@ Tolerances
   At drop 0 σ = R = 0: Monte Carlo must then equal the full network to 1e-12.
 """
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regsim
+from dropout_oracle import brute_force
 from regsim.plugins.dropout import DropoutEnsemble
 from regsim.plugins.dropout_exact import exact_means
 from regsim.plugins.networks import Network
@@ -66,56 +65,6 @@ def _ensemble(Ws, bs, drop, seed=7):
     net = Network([W[None].copy() for W in Ws], [b[None].copy() for b in bs])
     return DropoutEnsemble(m=1, network=net, index=np.array([0]), drop=list(drop),
                            mask_seed=seed)
-
-
-def _logsumexp(a, axis):
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
-
-
-def brute_force(Ws, bs, X, drop):
-    """Every mask, one Python iteration each: log p(μ), logits and log-softmax per mask.
-
-    Returns a dict of ``(n, C)`` arrays: ``arithmetic`` and ``geometric`` means,
-    ``full`` (no mask), and the per-entry variance and range over masks of the
-    probabilities (``var_p``, ``range_p``) and centred logits (``var_z``, ``range_z``).
-    """
-    L = len(Ws)
-    sizes = [W.shape[0] for W in Ws]
-    units = [(l, i) for l in range(L) if drop[l] > 0 for i in range(sizes[l])]
-    log_ps, logits = [], []
-    for bits in itertools.product((0, 1), repeat=len(units)):
-        masks = [np.ones(s) for s in sizes]
-        log_p = 0.0
-        for (l, i), kept in zip(units, bits):
-            masks[l][i] = kept
-            log_p += np.log1p(-drop[l]) if kept else np.log(drop[l])
-        H = X
-        for l in range(L):
-            H = H * masks[l] / (1.0 - drop[l])
-            H = H @ Ws[l] + bs[l]
-            if l < L - 1:
-                H = np.maximum(H, 0.0)
-        log_ps.append(log_p)
-        logits.append(H)
-    log_p = np.array(log_ps)[:, None, None]  # (masks, 1, 1)
-    Z = np.array(logits)  # (masks, n, C)
-    log_soft = Z - _logsumexp(Z, axis=2)[..., None]
-    p = np.exp(log_p)
-    arithmetic = np.exp(_logsumexp(log_p + log_soft, axis=0))
-    zbar = np.sum(p * Z, axis=0)
-    geometric = np.exp(zbar - _logsumexp(zbar, axis=1)[:, None])
-    soft = np.exp(log_soft)
-    Zc = Z - Z.mean(axis=2, keepdims=True)
-    zc_bar = np.sum(p * Zc, axis=0)
-    full_z = Z[-1]  # the all-ones mask comes last in the product
-    full = np.exp(full_z - _logsumexp(full_z, axis=1)[:, None])
-    return {"arithmetic": arithmetic, "geometric": geometric, "full": full,
-            "var_p": np.sum(p * (soft - arithmetic) ** 2, axis=0),
-            "range_p": np.max(np.abs(soft - arithmetic), axis=0),
-            "var_z": np.sum(p * (Zc - zc_bar) ** 2, axis=0),
-            "range_z": np.max(np.abs(Zc - zc_bar), axis=0)}
 
 
 def bernstein(var, rng_, n):
