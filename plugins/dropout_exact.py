@@ -239,6 +239,9 @@ def _factorised_arithmetic(ZA, ZB, log_pA, log_pB, p_outer):
     # Points of the factorised product: every (outer mask, x) pair.
     EA = EA.transpose(0, 2, 1, 3).reshape(b * n, nA, C)
     EB = EB.transpose(0, 2, 1, 3).reshape(b * n, nB, C)
+    # S[a,b] >= EA[a,c] EB[b,c] for every c: a per-point lower bound on every pair
+    # normaliser in O((2^|A| + 2^|B|) C), so S itself is scanned only where it fails.
+    floor = (EA.min(axis=1) * EB.min(axis=1)).max(axis=1)  # (b·n,)
     unsafe = []
     wEA = EA * pA[None, :, None]
     wEB = EB * pB[None, :, None]
@@ -252,7 +255,10 @@ def _factorised_arithmetic(ZA, ZB, log_pA, log_pB, p_outer):
         k = min(step, b * n - lo)
         S, T = S_buf[:k], T_buf[:k]
         np.matmul(EA[lo:lo + k], EBt[lo:lo + k], out=S)  # every pair's normaliser
-        unsafe.extend(lo + np.flatnonzero(S.min(axis=(1, 2)) < _SAFE_NORMALISER))
+        suspect = np.flatnonzero(floor[lo:lo + k] < _SAFE_NORMALISER)
+        if suspect.size:
+            low = S[suspect].min(axis=(1, 2))
+            unsafe.extend(lo + suspect[low < _SAFE_NORMALISER])
         # An underflowed S gives inf (and then NaN) here; those points are redone below.
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             np.reciprocal(S, out=S)
