@@ -151,7 +151,8 @@ def test_too_many_units_is_a_clear_error():
     with pytest.raises(ValueError, match=r"k=30 droppable units.*max_units=20"):
         _strategy("exact_arithmetic").predict(ens, data.X_test)
     with pytest.raises(regsim.SpecError, match="max_units"):
-        _strategy("exact_geometric", max_units=40)
+        _strategy("exact_geometric", max_units=27)  # 2^26 masks is the documented limit
+    assert _strategy("exact_geometric", max_units=26).max_units == 26
 
 
 def test_training_masks_are_deterministic_and_matter():

@@ -235,3 +235,41 @@ def test_default_metrics_are_the_documented_ones():
     assert {"train_mse", "test_mse", "weight_error", "sparsity", "theory_gap", "shrinkage",
             "coefficients", "accuracy", "log_loss", "bagging_moments"} <= defaults
     assert not {"dropout_gap", "mc_error"} & defaults
+
+
+def test_theory_gap_where_the_theory_is_all_zeros_uses_w_star():
+    """L1 with α beyond every |w*ᵢ|·Hᵢᵢ (orthogonal design): the theory is w̃ = 0, so the
+    gap is ‖w̃‖ / ‖w*‖ (here 0: proximal gradient reaches exact zeros), never 0/0."""
+    reg = regsim.get_registry()
+    data = reg.get("problem", "linear_regression")(
+        n_train=40, n_test=10, n_features=4, design="orthogonal").generate(
+        np.random.default_rng(7))
+    penalty = reg.get("penalty", "l1")(alpha=np.array([1e3, 1e-3]))
+    learner = reg.get("learner", "proximal_gradient")()
+    fit = learner.fit(data, penalty, np.random.default_rng(0))
+    ev = Evaluation(data, learner, penalty, fit)
+    assert np.all(ev.theory[:, 0] == 0) and np.all(fit.W[:, 0] == 0)
+    _, _, H, w_star = least_squares_model(data.X_train, data.y_train)
+    gap = _metric("theory_gap").compute(ev)["theory_gap"]
+    assert gap[0] == 0.0
+    w_th = ev.theory[:, 1]
+    assert gap[1] == pytest.approx(np.linalg.norm(fit.W[:, 1] - w_th) / np.linalg.norm(w_th),
+                                   rel=1e-12)
+    soft = np.sign(w_star) * np.maximum(np.abs(w_star) - 1e-3 / np.diag(H), 0)  # the seed's L1
+    np.testing.assert_allclose(w_th, soft, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("d,feasible", [(20, True), (21, False)])
+def test_dropout_metrics_are_null_beyond_the_default_exact_limit(d, feasible):
+    """The exact references need 2^d masks; up to the documented default of 20
+    droppable units they are computed, beyond it the columns are null."""
+    rng = np.random.default_rng(8)
+    W, b = rng.normal(0, 0.3, (d, 2)), np.zeros(2)
+    X = rng.standard_normal((2, d))
+    ens = DropoutEnsemble(m=1, network=Network([W[None]], [b[None]]), index=np.array([0]),
+                          drop=[0.3], mask_seed=1)
+    data = Dataset(X, np.array([0, 1]), X, np.array([0, 1]), task="classification", n_classes=2)
+    inference = regsim.get_registry().get("inference", "weight_scaling")()
+    cols = _metric("dropout_gap").compute(Evaluation(data, None, None, ens, ensemble=ens,
+                                                     inference=inference))
+    assert bool(cols) == feasible
