@@ -197,6 +197,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target", action="append", required=True, help="file to mutate (repeatable)")
     ap.add_argument("--tests", nargs="+", required=True, help="test files or node ids to run")
     ap.add_argument("--json", help="write the per-mutant results here")
+    ap.add_argument("--survivors-of", help="only the mutants that survived in this earlier --json")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="regsim-mutation-") as tmp:
         tree = export(args.rev, Path(tmp))
@@ -214,6 +215,11 @@ def main(argv=None) -> int:
             path = tree / rel
             original = path.read_text()
             ms = mutants(path, rel)
+            if args.survivors_of:
+                earlier = {(r["file"], r["line"], r["kind"], r["detail"])
+                           for r in json.loads(Path(args.survivors_of).read_text())
+                           if not r["killed"]}
+                ms = [mu for mu in ms if (mu.file, mu.line, mu.kind, mu.detail) in earlier]
             print(f"{rel}: {len(ms)} mutants", flush=True)
             for mu in ms:
                 path.write_text(mu.source)
