@@ -225,3 +225,4 @@ def test_one_dropout_training_step_equals_a_hand_computed_step(drop_input, drop_
     # the step moved every layer, and the masks dropped something in each
     assert min(np.abs(v - w0).max() for v, w0 in zip(want, (W0, b0, W1, b1))) > 1e-4
     assert (~m0).any() and (~m1).any()
+    assert list(ens.columns["droppable_units"]) == [4 + 5]  # both layers' inputs droppable
