@@ -178,7 +178,7 @@ def test_spec_rejects_incompatible_pairs():
                           "inference": {"plugin": "weight_scaling"}})
 
 
-@pytest.mark.parametrize("drop_input,drop_hidden", [(0.2, 0.7), (0.7, 0.2)])
+@pytest.mark.parametrize("drop_input,drop_hidden", [(0.2, 0.7), (0.7, 0.2), (0.0, 0.7)])
 def test_one_dropout_training_step_equals_a_hand_computed_step(drop_input, drop_hidden):
     """Dropout.fit with one full-batch SGD step (no momentum, no penalty) against the
     same step written here example by example: the masks and initial weights drawn
@@ -201,7 +201,8 @@ def test_one_dropout_training_step_equals_a_hand_computed_step(drop_input, drop_
     init = Network.init([4, 5, 3], 1, rng)
     (W0, W1), (b0, b1) = [W[0].copy() for W in init.weights], [b[0].copy() for b in init.biases]
     order = rng.permutation(12)
-    m0 = rng.random((12, 4)) >= drop_input  # kept with probability 1 - drop
+    # kept with probability 1 - drop; a layer with drop 0 draws no mask
+    m0 = rng.random((12, 4)) >= drop_input if drop_input > 0 else np.ones((12, 4), bool)
     m1 = rng.random((12, 5)) >= drop_hidden
     k0, k1 = 1 - drop_input, 1 - drop_hidden
     g = [np.zeros_like(W0), np.zeros_like(b0), np.zeros_like(W1), np.zeros_like(b1)]
@@ -224,5 +225,5 @@ def test_one_dropout_training_step_equals_a_hand_computed_step(drop_input, drop_
         np.testing.assert_allclose(w, v, rtol=0, atol=1e-12)
     # the step moved every layer, and the masks dropped something in each
     assert min(np.abs(v - w0).max() for v, w0 in zip(want, (W0, b0, W1, b1))) > 1e-4
-    assert (~m0).any() and (~m1).any()
-    assert list(ens.columns["droppable_units"]) == [4 + 5]  # both layers' inputs droppable
+    assert (~m0).any() == (drop_input > 0) and (~m1).any()
+    assert list(ens.columns["droppable_units"]) == [(4 if drop_input > 0 else 0) + 5]
