@@ -12,8 +12,8 @@ arithmetic mean Σ_μ p(μ) softmax(z_μ(x)) runs over all 2^16 = 65536 masks.
   logits ``X @ (μ ⊙ W / keep) + b`` for the whole block as one batched matrix
   product, a stable softmax, and the p(μ)-weighted sum.
 
-Both give the same result to 1e-12 (checked in the run; max |Δp| is
-reported). Ours limits BLAS to one thread inside (its products are small and
+Both give the same result to 1e-12 (max |Δp| and ``same_answers`` are
+reported; ``run.py`` fails when they differ). Ours limits BLAS to one thread inside (its products are small and
 thread synchronisation dominated them on a busy 2-core machine); the peer is
 timed both with the default BLAS threads and limited to one thread, and the
 ratio is taken against the faster of the two. Times are best-of-``repeats`` wall times (``time.perf_counter``)
@@ -32,6 +32,7 @@ from timing import best_time
 
 D, C, N = 16, 10, 1000
 PEER_BLOCK = 1024
+TOLERANCE = 1e-12  # max |Δp| between ours and the peer
 
 
 def make_problem(seed=0):
@@ -65,11 +66,10 @@ def run_case(drop, repeats=3, seed=0):
         t_one, _ = best_time(lambda: blocks_of_masks(W, b, X, drop), repeats)
     t_ours, P_ours = best_time(lambda: ours(W, b, X, drop), repeats)
     diff = float(np.max(np.abs(P_ours - P_peer)))
-    assert diff <= 1e-12, f"results differ by {diff:.2e}"
     t_peer = min(t_threads, t_one)
     return {"peer_time_default_threads": t_threads, "peer_time_one_thread": t_one,
             "peer_time": t_peer, "ours_time": t_ours, "ratio": t_peer / t_ours,
-            "max_abs_diff": diff}
+            "max_abs_diff": diff, "same_answers": bool(diff <= TOLERANCE)}
 
 
 def main(repeats=3, seed=0, verbose=True):

@@ -112,6 +112,7 @@ def run_case(rho, repeats=3, seed=0):
         "ratio": t_sk / t_ours,
         "sklearn_max_rel_obj_err": err_sk,
         "ours_max_rel_obj_err": err_ours,
+        "same_answers": bool(err_ours <= TARGET),
     }
 
 

@@ -7,6 +7,11 @@ scalar figure and writes them all to ``benchmarks/results/latest.json``
 peer measured in the same run, so they compare across machines; absolute
 times do not.
 
+A benchmark that compares its answers with its peer's reports a boolean
+``same_answers`` (at any depth of its result); when one is false the
+benchmark's status is ``wrong_answers`` and the run exits non-zero, like a
+benchmark that raised: a speed ratio for a different answer is no figure.
+
 Usage: ``python benchmarks/run.py [NAME ...]`` (``make bench``), e.g.
 ``python benchmarks/run.py l2_path`` runs only ``bench_l2_path.py``.
 """
@@ -59,6 +64,12 @@ def flatten(result, prefix: str = "") -> dict:
     return out
 
 
+def wrong_answers(result) -> list[str]:
+    """The ``same_answers`` figures of ``result`` (nested dicts allowed) that are not True."""
+    return [key for key, value in flatten(result).items()
+            if key.split(".")[-1] == "same_answers" and value is not True]
+
+
 def _fmt(value) -> str:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return str(value)
@@ -83,6 +94,11 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             result = load(path).main()
             entry = {"status": "ok", "result": result}
+            wrong = wrong_answers(result)
+            if wrong:
+                entry.update(status="wrong_answers",
+                             error=f"answers differ from the peer's: {', '.join(wrong)}")
+                print(f"{name}: WRONG ANSWERS ({', '.join(wrong)})", flush=True)
         except Exception as exc:  # one broken benchmark must not hide the others
             traceback.print_exc()
             entry = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
@@ -104,8 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwritten {RESULTS.relative_to(HERE.parent)} "
           f"({report['machine']['cpu_count']} cores, {report['machine']['platform']})")
-    if any(e["status"] != "ok" for e in report["benchmarks"].values()):
-        raise SystemExit(1)
+    failed = {n: e["status"] for n, e in report["benchmarks"].items() if e["status"] != "ok"}
+    if failed:
+        raise SystemExit(f"benchmarks not ok: {failed}")
     return report
 
 

@@ -175,15 +175,21 @@ class _MonteCarlo(_DropoutStrategy):
             b = min(self.block, n_masks - lo)
             masks = [(gens[l].random((b, n, sizes[l])) >= ensemble.drop[l]).astype(float)
                      if ensemble.drop[l] > 0 else None for l in range(L)]
-            Z = _masked_logits(net, X, masks, ensemble.keep)  # (b, n, C)
+            Z = _masked_logits(net, X, masks, ensemble.keep, b)  # (b, n, C)
             total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
         mean = total / n_masks
         return softmax(mean) if self.geometric else mean
 
 
-def _masked_logits(net: Network, X, masks, keep):
-    """Logits ``(b, n, C)`` of one network under ``b`` masks per point (``masks[l]`` ``(b, n, d_l)``)."""
-    H = X[None]
+def _masked_logits(net: Network, X, masks, keep, b: int):
+    """Logits ``(b, n, C)`` of one network under ``b`` masks per point.
+
+    ``masks[l]`` is ``(b, n, d_l)``, or ``None`` where layer ``l``'s inputs are
+    not dropped. The block axis always has length ``b``, whichever layers (if
+    any) carry a mask, so a sum over it counts ``b`` sub-networks: with no mask
+    at all every one of them is the full network.
+    """
+    H = np.broadcast_to(X, (b,) + X.shape)
     L = len(net.weights)
     for l in range(L):
         if masks[l] is not None:

@@ -25,6 +25,19 @@ two batched matrix products per block of points: ``2^|A| + 2^|B|`` exponentials
 per point instead of ``2^|A|·2^|B|``. Masks of earlier layers (the "outer"
 masks) are enumerated in blocks and their (outer mask, point) pairs are treated
 as extra points. There is no Python loop over masks: loops run over blocks.
+
+Numerical range
+---------------
+``E_A`` and ``E_B`` are max-subtracted per row, which makes every entry ``<= 1``
+but is not the max-subtraction of the pair: ``S[a,b] = exp(-g_ab) Σ_c
+exp(z_abc - max_c z_abc)`` with ``g_ab >= 0``, and when half A favours one
+class and half B another by hundreds of nats (large inverted-dropout scales
+``1/keep``, e.g. drop 0.999) ``S`` underflows and the pair's softmax is lost.
+Every point whose smallest pair normaliser falls below ``_SAFE_NORMALISER``
+(where the absolute error of a computed pair probability is still below
+~1e-25) is therefore recomputed by the direct log-space enumeration of its
+pairs (max-subtracted per pair, log-sum-exp). Mask probabilities are
+``exp(log p(μ))`` with ``log p(μ) = n_kept log(keep) + n_dropped log(drop)``.
 """
 
 from __future__ import annotations
@@ -33,13 +46,17 @@ import numpy as np
 
 from .blas_threads import one_blas_thread
 
-__all__ = ["all_masks", "mask_probabilities", "droppable_units", "exact_means",
+__all__ = ["all_masks", "mask_probabilities", "mask_log_probabilities", "droppable_units",
+           "exact_means",
            "TooManyUnits"]
 
 #: Working-memory budget per block of the enumeration, in float64 entries (64 MiB).
 _BLOCK_ENTRIES = 8 * 2**20
 #: Pair normalisers held at once (points × 2^|A| × 2^|B|), in float64 entries (16 MiB).
 _PAIR_ENTRIES = 2 * 2**20
+#: Smallest factorised pair normaliser trusted; below it a point is enumerated pair by pair.
+#: Terms lost to underflow are below ~2.3e-308 each, i.e. < 1e-25 of such a normaliser.
+_SAFE_NORMALISER = 1e-280
 
 
 class TooManyUnits(ValueError):
@@ -52,11 +69,22 @@ def all_masks(k: int) -> np.ndarray:
     return ((j >> np.arange(k, dtype=np.int64)) & 1).astype(float)
 
 
-def mask_probabilities(masks: np.ndarray, drop: float) -> np.ndarray:
-    """``p(μ)`` for each row of ``masks`` when each unit is dropped with probability ``drop``."""
+def mask_log_probabilities(masks: np.ndarray, drop: float) -> np.ndarray:
+    """``log p(μ)`` for each row of ``masks`` ``(b, k)`` (1 = kept), each unit dropped
+    independently with probability ``drop`` in ``[0, 1)``: ``(b,)``, ``-inf`` where p(μ) = 0."""
     k = masks.shape[1]
     kept = masks.sum(axis=1)
-    return (1.0 - drop) ** kept * drop ** (k - kept)
+    dropped = k - kept
+    with np.errstate(divide="ignore"):
+        log_drop = np.log(drop)
+    # 0 · log(0) is 0 here: no unit dropped has probability keep^k even when drop = 0.
+    return kept * np.log1p(-drop) + np.where(dropped > 0, dropped * log_drop, 0.0)
+
+
+def mask_probabilities(masks: np.ndarray, drop: float) -> np.ndarray:
+    """``p(μ) = keep^n_kept · drop^n_dropped`` for each row of ``masks``, as ``exp`` of
+    :func:`mask_log_probabilities` (``drop`` is the DROP probability; keep = 1 − drop)."""
+    return np.exp(mask_log_probabilities(masks, drop))
 
 
 def droppable_units(sizes: list[int], drop: list[float]) -> int:
@@ -73,13 +101,13 @@ def _outer_masks(sizes, drop, lo, hi):
     L = len(sizes) - 1
     layers = [l for l in range(L - 1) if drop[l] > 0]
     j = np.arange(lo, hi, dtype=np.int64)[:, None]
-    masks, prob, shift = [None] * L, np.ones(hi - lo), 0
+    masks, log_prob, shift = [None] * L, np.zeros(hi - lo), 0
     for l in layers:
         bits = ((j >> np.arange(shift, shift + sizes[l], dtype=np.int64)) & 1).astype(float)
         masks[l] = bits
-        prob *= mask_probabilities(bits, drop[l])
+        log_prob += mask_log_probabilities(bits, drop[l])
         shift += sizes[l]
-    return masks, prob
+    return masks, np.exp(log_prob)
 
 
 def _last_inputs(Ws, bs, X, drop, masks):
@@ -95,6 +123,8 @@ def _last_inputs(Ws, bs, X, drop, masks):
 def _half_logits(A, W, nu, keep):
     """``Σ_i ν_i a_i W_i / keep`` for every mask row of ``nu``: ``(b, 2^h, n, C)``."""
     b, n, u = A.shape
+    if u == 0:  # an empty half (one droppable unit in the last layer): its only mask adds 0
+        return np.zeros((b, nu.shape[0], n, W.shape[1]))
     T = A.transpose(0, 2, 1)[..., None] * (W / keep)[None, :, None, :]  # (b, u, n, C)
     Z = nu @ T.reshape(b, u, -1)  # one GEMM per outer mask block
     return Z.reshape(b, nu.shape[0], n, W.shape[1])
@@ -147,7 +177,9 @@ def _exact_means(Ws, bs, X, drop, sizes, k, arithmetic, geometric, output):
     if last_drop > 0:
         uA = u // 2
         nuA, nuB = all_masks(uA), all_masks(u - uA)
-        pA, pB = mask_probabilities(nuA, last_drop), mask_probabilities(nuB, last_drop)
+        log_pA = mask_log_probabilities(nuA, last_drop)
+        log_pB = mask_log_probabilities(nuB, last_drop)
+        pA, pB = np.exp(log_pA), np.exp(log_pB)
         keep = 1.0 - last_drop
     k_outer = k - (u if last_drop > 0 else 0)
     n_outer = 2**k_outer
@@ -170,12 +202,13 @@ def _exact_means(Ws, bs, X, drop, sizes, k, arithmetic, geometric, output):
             ZA = (A @ Ws[-1] + bs[-1])[:, None]
             ZB = np.zeros((b, 1, n, C))
             pA = pB = np.ones(1)
+            log_pA = log_pB = np.zeros(1)
         if geometric or output == "identity":
             # Σ_{a,b} p_a p_b (zA + zB) = Σ_a p_a zA + Σ_b p_b zB, then over outer masks.
             zbar = np.tensordot(pA, ZA, axes=(0, 1)) + np.tensordot(pB, ZB, axes=(0, 1))
             mean_logits += np.tensordot(p_outer, zbar, axes=(0, 0))
         if arithmetic and output == "softmax":
-            mean_prob += _factorised_arithmetic(ZA, ZB, pA, pB, p_outer)
+            mean_prob += _factorised_arithmetic(ZA, ZB, log_pA, log_pB, p_outer)
     if output == "identity":
         return {key: mean_logits for key, want in (("arithmetic", arithmetic),
                                                     ("geometric", geometric)) if want}
@@ -189,12 +222,16 @@ def _exact_means(Ws, bs, X, drop, sizes, k, arithmetic, geometric, output):
     return out
 
 
-def _factorised_arithmetic(ZA, ZB, pA, pB, p_outer):
+def _factorised_arithmetic(ZA, ZB, log_pA, log_pB, p_outer):
     """``Σ_o p_o Σ_{a,b} p_a p_b softmax(zA + zB)``, ``(n, C)``, with exp(zA+zB) = exp zA · exp zB.
 
-    ``ZA (b, 2^|A|, n, C)``, ``ZB (b, 2^|B|, n, C)``. Subtracting per-row maxima
-    from zA and zB scales numerator and normaliser of a pair alike.
+    ``ZA (b, 2^|A|, n, C)``, ``ZB (b, 2^|B|, n, C)``, ``log_pA (2^|A|,)``,
+    ``log_pB (2^|B|,)``, ``p_outer (b,)``. Subtracting per-row maxima from zA
+    and zB scales numerator and normaliser of a pair alike; points where a
+    pair normaliser nevertheless comes close to underflow are enumerated pair
+    by pair in log space (:func:`_pairwise_arithmetic`).
     """
+    pA, pB = np.exp(log_pA), np.exp(log_pB)
     b, nA, n, C = ZA.shape
     nB = ZB.shape[1]
     EA = np.exp(ZA - ZA.max(axis=3, keepdims=True))
@@ -202,6 +239,10 @@ def _factorised_arithmetic(ZA, ZB, pA, pB, p_outer):
     # Points of the factorised product: every (outer mask, x) pair.
     EA = EA.transpose(0, 2, 1, 3).reshape(b * n, nA, C)
     EB = EB.transpose(0, 2, 1, 3).reshape(b * n, nB, C)
+    # S[a,b] >= EA[a,c] EB[b,c] for every c: a per-point lower bound on every pair
+    # normaliser in O((2^|A| + 2^|B|) C), so S itself is scanned only where it fails.
+    floor = (EA.min(axis=1) * EB.min(axis=1)).max(axis=1)  # (b·n,)
+    unsafe = []
     wEA = EA * pA[None, :, None]
     wEB = EB * pB[None, :, None]
     EBt = np.ascontiguousarray(EB.transpose(0, 2, 1))
@@ -214,7 +255,40 @@ def _factorised_arithmetic(ZA, ZB, pA, pB, p_outer):
         k = min(step, b * n - lo)
         S, T = S_buf[:k], T_buf[:k]
         np.matmul(EA[lo:lo + k], EBt[lo:lo + k], out=S)  # every pair's normaliser
-        np.reciprocal(S, out=S)
-        np.matmul(S, wEB[lo:lo + k], out=T)  # Σ_b p_b E_B[b,c] / S[a,b]
-        out[lo:lo + k] = np.einsum("pac,pac->pc", wEA[lo:lo + k], T)
+        suspect = np.flatnonzero(floor[lo:lo + k] < _SAFE_NORMALISER)
+        if suspect.size:
+            low = S[suspect].min(axis=(1, 2))
+            unsafe.extend(lo + suspect[low < _SAFE_NORMALISER])
+        # An underflowed S gives inf (and then NaN) here; those points are redone below.
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            np.reciprocal(S, out=S)
+            np.matmul(S, wEB[lo:lo + k], out=T)  # Σ_b p_b E_B[b,c] / S[a,b]
+            out[lo:lo + k] = np.einsum("pac,pac->pc", wEA[lo:lo + k], T)
+    if unsafe:
+        idx = np.asarray(unsafe)
+        za = ZA.transpose(0, 2, 1, 3).reshape(b * n, nA, C)[idx]
+        zb = ZB.transpose(0, 2, 1, 3).reshape(b * n, nB, C)[idx]
+        out[idx] = _pairwise_arithmetic(za, zb, log_pA, log_pB)
     return np.tensordot(p_outer, out.reshape(b, n, C), axes=(0, 0))
+
+
+def _pairwise_arithmetic(za, zb, log_pA, log_pB):
+    """``Σ_{a,b} p_a p_b softmax(za[a] + zb[b])`` per point, ``(q, C)``, pair by pair in log space.
+
+    ``za (q, 2^|A|, C)``, ``zb (q, 2^|B|, C)``. Each pair's logits are
+    max-subtracted before its log-sum-exp, and the weights enter as
+    ``exp(log p_a + log p_b + log softmax)``, so nothing overflows or is
+    divided by an underflowed normaliser, whatever the logits' range.
+    """
+    q, nA, C = za.shape
+    nB = zb.shape[1]
+    out = np.zeros((q, C))
+    rows = max(1, _PAIR_ENTRIES // (nB * C))
+    for i in range(q):
+        for lo in range(0, nA, rows):
+            z = za[i, lo:lo + rows, None, :] + zb[i, None, :, :]  # (r, 2^|B|, C)
+            z = z - z.max(axis=2, keepdims=True)
+            log_soft = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
+            log_w = log_pA[lo:lo + rows, None, None] + log_pB[None, :, None]
+            out[i] += np.exp(log_w + log_soft).sum(axis=(0, 1))
+    return out

@@ -19,7 +19,7 @@ def dropout_spec():
         "learner": [{"plugin": "softmax_regression", "n_epochs": 3},
                     {"plugin": "mlp", "hidden": [5], "n_epochs": 3}],
         "penalty": {"plugin": "l2", "alpha": 1e-3},
-        "ensembler": {"plugin": "dropout", "drop_input": [0.2, 0.5], "drop_hidden": 0.5},
+        "ensembler": {"plugin": "dropout", "drop_input": [0.2, 0.7], "drop_hidden": 0.3},
         "inference": [{"plugin": "weight_scaling"}, {"plugin": "exact_arithmetic"},
                       {"plugin": "mc_arithmetic", "n_masks": [10, 100]}],
         "metrics": ["accuracy", "log_loss", "dropout_gap", "mc_error"],
@@ -37,8 +37,10 @@ def test_dropout_sweep_through_prefect(prefect_server, dropout_spec, tmp_path):
     assert (soft["geom_max_abs_dp"] < 1e-12).all()  # the seed's exact result
     assert (soft["arith_max_abs_dp"] > 1e-6).all()
     assert (mlp["geom_max_abs_dp"] > 1e-9).all()  # the approximation's gap, measured
+    # exact_arithmetic against its own cached mean proved nothing; every strategy is
+    # checked against a brute-force mask loop in test_dropout_edges.py.
     exact = df[df["inference"] == "exact_arithmetic"]
-    assert (exact["arith_max_abs_dp"] < 1e-15).all() and (exact["arith_argmax_agreement"] == 1).all()
+    assert exact["arith_max_abs_dp"].notna().all()
     mc = df[df["inference"] == "mc_arithmetic"].sort_values("inference.n_masks")
     assert mc["mc_rms_error"].notna().all() and df["mc_rms_error"].notna().sum() == len(mc)
     assert set(mc["inference.n_masks"]) == {10, 100}
