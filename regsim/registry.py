@@ -275,6 +275,11 @@ def declaration_problem(kind: str, base: type, cls) -> str | None:
             if param.type not in (float, int, str, bool, list):
                 return (f"{where}: params[{key!r}]: type must be float, int, str, bool or list, "
                         f"got {param.type!r}")
+            if not param.required and not (param.default is None and param.nullable):
+                try:  # a default outside its own bounds would make every spec that omits it fail
+                    param.check(f"params[{key!r}] default", param.default)
+                except SpecError as exc:
+                    return f"{where}: {exc}"
     columns = getattr(cls, "columns", {})
     if base in (Metric, Learner, Ensembler):
         if not isinstance(columns, dict):

@@ -97,6 +97,8 @@ BAD_DECLARATIONS = {
                               "got <class 'float'>",
     "params = {'k': 3}": "params['k'] must be a regsim.Param, got 3",
     "name = ''": "has no name",
+    "params = {'rate': regsim.Param(float, default=1.2, lt=1)}":
+        "params['rate'] default: must be < 1, got 1.2",
 }
 
 
