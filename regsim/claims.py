@@ -132,41 +132,52 @@ def _single_learner(sub):
 
 
 def _bagging(df) -> list[Claim]:
+    from .report import group_keys, theory_rows, varying_parameters
+
     rows = _ok(df, ensembler="bagging")
     need = ("ensembler.k", "ensemble_error", "mean_ensemble_error", "bagging_theory",
             "bagging_c_over_v")
     if not _has(rows, *need):
         return []
-    rows = rows.dropna(subset=["ensemble_error"])
+    # stated only from cells where v/k + (k−1)c/k is declared to hold (the arithmetic mean)
+    rows = rows[theory_rows(rows, "bagging_theory")].dropna(subset=["ensemble_error"])
     out = []
-    for learner, sub in rows.groupby("learner", sort=True):
-        sub = sub[~_single_learner(sub)] if "ensembler.bootstrap" in sub else sub
-        if "inference" in sub and sub["inference"].nunique() > 1:
-            pick = "arithmetic_mean" if (sub["inference"] == "arithmetic_mean").any() \
-                else sorted(sub["inference"].unique())[0]
-            sub = sub[sub["inference"] == pick]
-        if len(sub) == 0:
-            continue
-        k_min, k_max = int(sub["ensembler.k"].min()), int(sub["ensembler.k"].max())
-        first = float(sub.loc[sub["ensembler.k"] == k_min, "ensemble_error"].mean())
-        last = float(sub.loc[sub["ensembler.k"] == k_max, "ensemble_error"].mean())
-        c_over_v = float(sub.loc[sub["ensembler.k"] == k_max, "bagging_c_over_v"].mean())
-        both = sub.dropna(subset=["mean_ensemble_error", "bagging_theory"])
-        gap = float((both["mean_ensemble_error"] - both["bagging_theory"]).abs().max())
-        verb = "falls" if last < first else "goes"
-        # classification: ensemble_error is the Brier score of the combined probabilities
-        what = ("test error (Brier score)" if "accuracy" in sub and sub["accuracy"].notna().any()
-                else "test error")
-        out.append(Claim("bagging", learner,
-                         f"bagging with {learner}: {what} {verb} from {format_number(first)} "
-                         f"(k = {k_min}) to {format_number(last)} (k = {k_max}), mean over seeds; "
-                         f"c/v = {format_number(c_over_v)} at k = {k_max}; the members' mean "
-                         f"error equals v/k + (k−1)c/k to {format_number(gap)} "
-                         f"(max |error − theory| over {len(both)} cells).",
-                         len(sub), {"error_first": first, "error_last": last,
-                                    "c_over_v": c_over_v, "max_abs_gap": gap,
-                                    "k_first": k_min, "k_last": k_max}))
+    for learner, by_learner in rows.groupby("learner", sort=True):
+        if "ensembler.bootstrap" in by_learner:
+            by_learner = by_learner[~_single_learner(by_learner)]
+        # one sentence per configuration: every other parameter that varies splits it
+        keys = varying_parameters(by_learner, exclude=("ensembler.k",))
+        text = dict(zip(keys, group_keys(by_learner, keys)))
+        groups = by_learner.groupby([text[k] for k in keys], sort=True) if keys \
+            else [((), by_learner)]
+        for values, sub in groups:
+            values = values if isinstance(values, tuple) else (values,)
+            subject = ", ".join([learner] + [f"{k}={v}" for k, v in zip(keys, values)])
+            if len(sub):
+                out.append(_bagging_claim(subject, sub))
     return out
+
+
+def _bagging_claim(subject: str, sub) -> Claim:
+    k_min, k_max = int(sub["ensembler.k"].min()), int(sub["ensembler.k"].max())
+    first = float(sub.loc[sub["ensembler.k"] == k_min, "ensemble_error"].mean())
+    last = float(sub.loc[sub["ensembler.k"] == k_max, "ensemble_error"].mean())
+    c_over_v = float(sub.loc[sub["ensembler.k"] == k_max, "bagging_c_over_v"].mean())
+    both = sub.dropna(subset=["mean_ensemble_error", "bagging_theory"])
+    gap = float((both["mean_ensemble_error"] - both["bagging_theory"]).abs().max())
+    verb = "falls" if last < first else "goes"
+    # classification: ensemble_error is the Brier score of the combined probabilities
+    what = ("test error (Brier score)" if "accuracy" in sub and sub["accuracy"].notna().any()
+            else "test error")
+    return Claim("bagging", subject,
+                 f"bagging with {subject}: {what} {verb} from {format_number(first)} "
+                 f"(k = {k_min}) to {format_number(last)} (k = {k_max}), mean over seeds; "
+                 f"c/v = {format_number(c_over_v)} at k = {k_max}; the members' mean "
+                 f"error equals v/k + (k−1)c/k to {format_number(gap)} "
+                 f"(max |error − theory| over {len(both)} cells).",
+                 len(sub), {"error_first": first, "error_last": last,
+                            "c_over_v": c_over_v, "max_abs_gap": gap,
+                            "k_first": k_min, "k_last": k_max})
 
 
 def drop_axis(sub) -> str:

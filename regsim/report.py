@@ -31,6 +31,7 @@ from .runner import STATUSES
 from .store import MANIFEST, read_results
 
 __all__ = ["write_report", "metric_summary", "metric_columns", "parameter_columns", "summary_table", "figure_row", "save_figure", "FigureDisplay",
+           "varying_parameters", "group_keys", "rows_where", "theory_conditions", "theory_rows", "plot_rows",
            "projector_style", "legend_outside", "select_runs", "read_selected",
            "missing_columns", "PLOT_ORDER", "DEFAULT_REPORT_DIR"]
 
@@ -102,14 +103,21 @@ def missing_columns(plot, df) -> list[str]:
 
 
 def _skip_reason(plot, df) -> str | None:
-    """Why ``plot`` cannot be drawn from ``df``, or ``None`` when it can."""
+    """Why ``plot`` cannot be drawn from ``df`` (already restricted by :func:`plot_rows`),
+    or ``None`` when it can."""
     missing = missing_columns(plot, df)
     if missing:
+        where = " where its theory holds" if _declares(plot) else ""
         return "needs column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing) + \
-            " (absent from these results)"
+            f" (absent from these results{where})"
     if not plot.applies(df):
-        return "no rows it applies to in these results"
+        return ("no rows where its theory holds" if _declares(plot)
+                else "no rows it applies to in these results")
     return None
+
+
+def _declares(plot) -> bool:
+    return bool(getattr(plot, "theory_columns", ())) or getattr(plot, "holds_for", None) is not None
 
 
 class FigureDisplay:
@@ -144,6 +152,7 @@ class FigureDisplay:
         registry = registry or get_registry()
         df = results if hasattr(results, "columns") else read_selected(results, run)
         instance = registry.get("plot", plot)()
+        df = plot_rows(instance, df, registry)
         reason = _skip_reason(instance, df)
         if reason:
             raise ValueError(f"plot {plot!r}: {reason}")
@@ -242,6 +251,118 @@ def varying(df, columns) -> tuple[list[str], list[str]]:
         if n > 1:
             (group if n <= MAX_GROUP_VALUES else over).append(c)
     return group, over
+
+
+def varying_parameters(df, exclude=()) -> list[str]:
+    """Every component and ``<slot>.<param>`` column of ``df`` that takes more than one
+    value (nulls count as a value), plugins' own parameters included, in column order.
+
+    Figures, claims and ``regsim show`` split rows by these, so rows that differ in
+    any parameter (a plugin strategy's ``inference.trim`` as much as ``penalty.alpha``)
+    are never averaged together unless the caller puts them on an axis (``exclude``).
+    A column that moves with the ones before it (a problem's own parameters with the
+    problem, a ``zip`` group) splits nothing further and is left out, so labels stay short.
+    """
+    import pandas as pd
+
+    candidates = [c for c in parameter_columns(df) if c not in exclude]
+    text = dict(zip(candidates, group_keys(df, candidates)))
+    kept, n_groups = [], 1
+    for c in candidates:
+        n = len(pd.DataFrame({k: text[k] for k in kept + [c]}).drop_duplicates())
+        if n > n_groups:
+            kept.append(c)
+            n_groups = n
+    return kept
+
+
+def group_keys(df, columns) -> list:
+    """``df[columns]`` as text Series, one per column, for ``df.groupby(group_keys(df, cols))``:
+    nulls become ``"None"``/``"nan"`` groups instead of being dropped, list values group by
+    their text."""
+    return [df[c].map(lambda v: str(_hashable(v))).astype(object) for c in columns]
+
+
+def _row_tasks(df, registry: Registry):
+    """The problem's task of every row (``None`` where the problem is not installed)."""
+    import pandas as pd
+
+    tasks = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if "problem" not in df:
+        return tasks
+    for name in df["problem"].dropna().unique():
+        rows = df["problem"] == name
+        try:
+            cls = registry.get("problem", name)
+        except Exception:  # a problem not installed here: its task is unknown
+            continue
+        column = f"problem.{cls.task_param}" if cls.task_param else None
+        if column and column in df:
+            tasks[rows] = df.loc[rows, column].map(lambda v: cls.task_for({cls.task_param: v}))
+        else:
+            tasks[rows] = cls.task_for({})
+    return tasks
+
+
+def rows_where(df, conditions, registry: Registry | None = None):
+    """Boolean Series: the rows of ``df`` where ``conditions`` hold.
+
+    ``conditions`` has the form of ``Metric.holds_for`` values (see
+    :func:`regsim.components.conditions_hold`): slot keys read the plugin-name
+    columns, ``<slot>.<param>`` keys the parameter columns, ``"task"`` the task
+    of each row's problem (from the installed problem plugin).
+    """
+    import pandas as pd
+
+    from .components import conditions_hold
+
+    if conditions is None:
+        return pd.Series(True, index=df.index)
+    keys = {k for alt in ((conditions,) if isinstance(conditions, dict) else conditions)
+            for k in alt}
+    cols = {k: df[k] if k in df else pd.Series([None] * len(df), index=df.index, dtype=object)
+            for k in keys if k != "task"}
+    if "task" in keys:
+        cols["task"] = _row_tasks(df, registry or get_registry())
+    frame = pd.DataFrame(cols, index=df.index)
+    return pd.Series([conditions_hold(conditions, row) for row in frame.to_dict("records")],
+                     index=df.index, dtype=bool)
+
+
+def theory_conditions(column: str, registry: Registry | None = None):
+    """The conditions the installed metric writing ``column`` declares for it
+    (``Metric.holds_for``), or ``None`` when it declares none or none writes it."""
+    registry = registry or get_registry()
+    for name in registry.names("metric"):
+        cls = registry.get("metric", name)
+        if column in cls.columns and column in cls.holds_for:
+            return cls.holds_for[column]
+    return None
+
+
+def theory_rows(df, column: str, registry: Registry | None = None):
+    """Boolean Series: rows with a value in theory ``column`` *and* where its declared
+    conditions hold. The runner stores the column only there; the second test keeps
+    results written before a declaration existed from being drawn or stated."""
+    if column not in df:
+        import pandas as pd
+
+        return pd.Series(False, index=df.index)
+    return df[column].notna() & rows_where(df, theory_conditions(column, registry), registry)
+
+
+def plot_rows(plot, df, registry: Registry | None = None):
+    """The rows of ``df`` a figure may draw: where the conditions of its ``theory_columns``
+    (their metrics' ``holds_for``) and its own ``holds_for`` hold."""
+    columns = tuple(getattr(plot, "theory_columns", ()) or ())
+    own = getattr(plot, "holds_for", None)
+    if not columns and own is None:
+        return df
+    mask = rows_where(df, own, registry)
+    for column in columns:
+        if column in df:
+            mask &= theory_rows(df, column, registry)
+    return df[mask]
 
 
 def _hashable(value):
@@ -383,13 +504,14 @@ def write_report(results: str | Path, out_dir: str | Path | None = None,
     for name in _ordered_plots(registry):
         plot = registry.get("plot", name)()
         try:
-            reason = _skip_reason(plot, df)
+            rows = plot_rows(plot, df, registry)  # only where the figure's theory holds
+            reason = _skip_reason(plot, rows)
             if reason is None:
                 with projector_style():
                     if hasattr(plot, "figure"):
-                        paths = [save_figure(plot.figure(df), out, name)]
+                        paths = [save_figure(plot.figure(rows), out, name)]
                     else:  # a third-party plot that writes its own files
-                        paths = [Path(p) for p in plot.draw(df, out)]
+                        paths = [Path(p) for p in plot.draw(rows, out)]
         except Exception as exc:  # one broken figure never takes the page down
             reason = f"failed: {type(exc).__name__}: {exc}"
         if reason is not None:
