@@ -570,6 +570,10 @@ class Evaluation:
         return getattr(self.fit, "W", None)
 
 
+#: The component slots a theory's conditions may name (as in a spec).
+CONDITION_SLOTS = ("problem", "learner", "penalty", "ensembler", "inference")
+
+
 def _alternatives(conditions) -> tuple[dict, ...]:
     return (conditions,) if isinstance(conditions, dict) else tuple(conditions)
 
@@ -635,6 +639,24 @@ class Metric(Component):
     tasks: ClassVar[tuple[str, ...]] = ("regression", "classification")
     #: Computed when a spec lists no ``metrics``.
     default: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # a misspelt declaration would silently never null anything: refuse it at import
+        for column, conditions in cls.holds_for.items():
+            if column not in cls.columns:
+                raise TypeError(f"metric {cls.name or cls.__name__!r}: holds_for names "
+                                f"{column!r}, not one of its columns {sorted(cls.columns)}")
+            for alt in _alternatives(conditions):
+                if not isinstance(alt, dict):
+                    raise TypeError(f"metric {cls.name or cls.__name__!r}: holds_for[{column!r}] "
+                                    f"must be a dict or a tuple of dicts, got {alt!r}")
+                for key in alt:
+                    if key != "task" and key.split(".", 1)[0] not in CONDITION_SLOTS:
+                        raise TypeError(
+                            f"metric {cls.name or cls.__name__!r}: holds_for[{column!r}] key "
+                            f"{key!r} is not 'task', a slot ({', '.join(CONDITION_SLOTS)}) "
+                            f"or '<slot>.<param>'")
 
     @classmethod
     def holds(cls, column: str, where: Mapping[str, Any]) -> bool:

@@ -370,3 +370,14 @@ def test_theory_rows_ignores_a_filled_column_where_the_declaration_fails(registr
     stale["bagging_theory"] = stale["bagging_v"]  # filled everywhere, as old runs were
     mask = theory_rows(stale, "bagging_theory", registry)
     assert set(zip(stale.loc[mask, "inference"], stale.loc[mask, "task"])) == BAGGING_HOLDS
+
+
+@pytest.mark.parametrize("holds_for, message", [
+    ({"bagging_theroy": {"inference": ("arithmetic_mean",)}}, "not one of its columns"),
+    ({"t": {"inferense": ("arithmetic_mean",)}}, "key 'inferense' is not 'task'"),
+    ({"t": ["arithmetic_mean"]}, "must be a dict or a tuple of dicts"),
+])
+def test_a_misspelt_declaration_is_refused_when_the_class_is_defined(holds_for, message):
+    with pytest.raises(TypeError, match=message):
+        type("Bad", (regsim.Metric,), {"name": "bad", "columns": {"t": "float"},
+                                        "holds_for": holds_for})
