@@ -131,7 +131,7 @@ def _single_learner(sub):
     return mask
 
 
-def _bagging(df) -> list[Claim]:
+def _bagging(df, registry=None) -> list[Claim]:
     from .report import group_keys, theory_rows, varying_parameters
 
     rows = _ok(df, ensembler="bagging")
@@ -140,7 +140,7 @@ def _bagging(df) -> list[Claim]:
     if not _has(rows, *need):
         return []
     # stated only from cells where v/k + (k−1)c/k is declared to hold (the arithmetic mean)
-    rows = rows[theory_rows(rows, "bagging_theory")].dropna(subset=["ensemble_error"])
+    rows = rows[theory_rows(rows, "bagging_theory", registry)].dropna(subset=["ensemble_error"])
     out = []
     for learner, by_learner in rows.groupby("learner", sort=True):
         if "ensembler.bootstrap" in by_learner:
@@ -219,9 +219,10 @@ def _dropout(df) -> list[Claim]:
     return out
 
 
-def claims(df) -> list[Claim]:
-    """Every claim the result set ``df`` has the columns for, in the seed's order."""
-    out: list[Claim] = []
-    for build in (_l2, _l1, _bagging, _dropout):
-        out.extend(build(df))
-    return out
+def claims(df, registry=None) -> list[Claim]:
+    """Every claim the result set ``df`` has the columns for, in the seed's order.
+
+    A theory is stated only from rows where its declaration holds
+    (``Metric.holds_for``, read from ``registry``, the installed plugins by default).
+    """
+    return _l2(df) + _l1(df) + _bagging(df, registry) + _dropout(df)

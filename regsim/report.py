@@ -527,12 +527,12 @@ def write_report(results: str | Path, out_dir: str | Path | None = None,
     if len(sweeps) > 1:  # a whole store: each sweep's claims, named
         found = []
         for name in sweeps:
-            for claim in build_claims(df[df["sweep"] == name]):
+            for claim in build_claims(df[df["sweep"] == name], registry):
                 claim.text = f"{name}: {claim.text}"
                 found.append(claim)
         found.sort(key=lambda c: ORDER.index(c.topic) if c.topic in ORDER else len(ORDER))
     else:
-        found = build_claims(df)
+        found = build_claims(df, registry)
     title = ", ".join(sweeps) or "regsim results"
     root = select_runs(results, run)
     manifests = [m for r in root for m in _manifests(df, r)]

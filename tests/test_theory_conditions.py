@@ -381,3 +381,50 @@ def test_a_misspelt_declaration_is_refused_when_the_class_is_defined(holds_for, 
     with pytest.raises(TypeError, match=message):
         type("Bad", (regsim.Metric,), {"name": "bad", "columns": {"t": "float"},
                                         "holds_for": holds_for})
+
+
+def _store(rows: pd.DataFrame, registry, root: Path, sweep: str) -> Path:
+    """Write result rows as a run directory, as a sweep would."""
+    from regsim.store import write_part
+
+    run = root / sweep / "r1"
+    run.mkdir(parents=True)
+    records = [{k: (None if not isinstance(v, (list, np.ndarray)) and pd.isna(v) else v)
+                for k, v in r.items() if k != "task"} for r in rows.to_dict("records")]
+    for r in records:
+        r["sweep"] = sweep
+    import pyarrow as pa
+
+    write_part(records, run / "part-00000.parquet", pa.schema([]))
+    return root / sweep
+
+
+def test_regsim_report_and_show_from_stored_results(registry, results, tmp_path, capsys):
+    """End to end through the store: the report draws the bagging figure and states the
+    claim from the arithmetic mean only, skips the figure where only strategies outside
+    the declaration ran, and ``regsim show`` separates the two trims."""
+    import matplotlib
+
+    from regsim.cli import main as regsim_cli
+    from regsim.report import write_report
+
+    matplotlib.use("Agg")
+    regression = results[results["task"] == "regression"]
+    sweep = _store(regression, registry, tmp_path, "mixed")
+    report = write_report(sweep, tmp_path / "out-mixed", registry=registry)
+    assert "bagging_error_vs_k" not in report["skipped"], report["skipped"]
+    bagging = [c for c in report["claims"] if c.topic == "bagging"]
+    assert bagging and not any(re.search("median|trim", c.text) for c in bagging)
+
+    outside = _store(regression[regression["inference"].isin(["median", "trimmed_mean"])],
+                     registry, tmp_path, "outside")
+    report = write_report(outside, tmp_path / "out-outside", registry=registry)
+    assert "where its theory holds" in report["skipped"]["bagging_error_vs_k"]
+    assert not [c for c in report["claims"] if c.topic == "bagging"]
+
+    capsys.readouterr()
+    assert regsim_cli(["show", str(outside)]) == 0
+    shown = capsys.readouterr().out
+    assert "inference.trim" in shown.split("median over cells")[1], shown
+    header = next(l for l in shown.splitlines() if l.startswith("median over cells"))
+    assert "trim" not in header.split("across")[1]  # grouped by, not summarised over
