@@ -428,3 +428,81 @@ def test_regsim_report_and_show_from_stored_results(registry, results, tmp_path,
     assert "inference.trim" in shown.split("median over cells")[1], shown
     header = next(l for l in shown.splitlines() if l.startswith("median over cells"))
     assert "trim" not in header.split("across")[1]  # grouped by, not summarised over
+
+
+@pytest.fixture(scope="module")
+def penalty_results(registry):
+    """Every installed regression learner × every penalty it accepts (l2, l1, none), single
+    fits on an orthogonal design (diagonal H, where the soft threshold is exact too)."""
+    frames = []
+    for name in registry.names("learner"):
+        learner = registry.get("learner", name)
+        if "regression" not in learner.tasks:
+            continue
+        for penalty in ("l2", "l1", "none"):
+            pen = {"plugin": penalty} if penalty == "none" else {"plugin": penalty,
+                                                                 "alpha": [0.01, 0.3]}
+            spec = {"name": f"pen-{name}-{penalty}", "seeds": [5],
+                    "problem": {"plugin": "linear_regression", "n_train": 80, "n_test": 40,
+                                "n_features": 4, "design": "orthogonal"},
+                    "learner": {"plugin": name}, "penalty": pen,
+                    "metrics": ["shrinkage", "theory_gap", "coefficients", "test_mse"]}
+            try:
+                spec_ = regsim.load_spec(spec, registry)
+            except regsim.SpecError:  # a learner that does not fit this penalty
+                continue
+            frames.append(pd.DataFrame(run_cells(spec_.cells, sweep=spec["name"], run_id="r",
+                                                 registry=registry)))
+    df = pd.concat(frames, ignore_index=True)
+    df["task"] = "regression"
+    return df
+
+
+def test_penalty_theory_is_filled_for_every_quadratic_learner_and_no_other(registry,
+                                                                          penalty_results):
+    """The learners whose loss is quadratic (they return a Quadratic) get the theory
+    columns; others (trees) do not; under a quadratic loss L2 and L1 on a diagonal H agree
+    with the theory to the learner's tolerance (1e-5 relative)."""
+    from regsim.components import Learner
+
+    ok = penalty_results[penalty_results["status"] == "ok"]
+    assert len(ok) >= 0.8 * len(penalty_results)
+    seen = set()
+    for _, row in ok.iterrows():
+        quadratic = registry.get("learner", row["learner"]).quadratic is not Learner.quadratic
+        seen.add(quadratic)
+        for col in ("shrinkage_theory", "w_theory", "theory_gap"):
+            filled = isinstance(row[col], (list, np.ndarray)) or not pd.isna(row[col])
+            assert filled == quadratic, (row["learner"], row["penalty"], col)
+        if quadratic:
+            assert row["theory_gap"] < 1e-5, (row["learner"], row["penalty"], row["theory_gap"])
+    assert seen == {True, False}  # both kinds present: the test can tell them apart
+    assert {"least_squares", "tree"} <= set(ok["learner"])
+
+
+def test_every_installed_plot_sees_only_rows_where_its_theories_hold(registry, results,
+                                                                    penalty_results):
+    """Every installed figure × the rows of every strategy and learner above: the rows the
+    report gives it are exactly those where each of its theory columns is declared to hold."""
+    df = pd.concat([results, penalty_results], ignore_index=True)
+    declaring = 0
+    for name in registry.names("plot"):
+        plot = registry.get("plot", name)()
+        rows = plot_rows(plot, df, registry)
+        want = pd.Series(True, index=df.index)
+        for column in plot.theory_columns:
+            if column not in df:
+                continue
+            conditions = None
+            for metric in registry.names("metric"):
+                cls = registry.get("metric", metric)
+                if column in cls.holds_for:
+                    conditions = cls.holds_for[column]
+            want &= df[column].notna()
+            if conditions is not None:
+                want &= pd.Series([conditions_hold(conditions, {
+                    k: (None if not isinstance(v, (list, np.ndarray)) and pd.isna(v) else v)
+                    for k, v in r.items()}) for r in df.to_dict("records")], index=df.index)
+        assert rows.index.tolist() == df.index[want].tolist(), name
+        declaring += bool(plot.theory_columns)
+    assert declaring >= 4  # l2_shrinkage, l1_soft_threshold, theory_gap, bagging_error_vs_k
