@@ -506,3 +506,30 @@ def test_every_installed_plot_sees_only_rows_where_its_theories_hold(registry, r
         assert rows.index.tolist() == df.index[want].tolist(), name
         declaring += bool(plot.theory_columns)
     assert declaring >= 4  # l2_shrinkage, l1_soft_threshold, theory_gap, bagging_error_vs_k
+
+
+def test_claims_split_by_every_parameter_that_varies(registry, results, penalty_results):
+    """Rows where the theory holds but that differ in another parameter (here the tree's
+    depth, or the learner of an L1 sentence) are stated separately, never pooled."""
+    reg = results[results["task"] == "regression"]
+    deeper = reg.copy()
+    deeper["learner.max_depth"] = 5
+    deeper["ensemble_error"] = deeper["ensemble_error"] * 2  # a different, known result
+    both = pd.concat([reg, deeper], ignore_index=True)
+    found = {c.subject: c for c in claims(both, registry) if c.topic == "bagging"}
+    for depth, factor in ((3, 1.0), (5, 2.0)):
+        subject = f"tree, inference=arithmetic_mean, learner.max_depth={depth}"
+        assert subject in found, sorted(found)
+        rows = reg[reg["inference"] == "arithmetic_mean"]
+        want = factor * rows.loc[rows["ensembler.k"] == 6, "ensemble_error"].mean()
+        assert found[subject].values["error_last"] == pytest.approx(want, rel=1e-12)
+    # a median gap (L1 off a diagonal H) is split by learner; an exactness bound (a max over
+    # every cell, L1 on the orthogonal design) is one sentence
+    l1 = penalty_results[penalty_results["penalty"] == "l1"]
+    toeplitz = l1.assign(**{"problem.design": "toeplitz"})
+    subjects = [c.subject for c in claims(pd.concat([l1, toeplitz], ignore_index=True), registry)
+                if c.topic == "l1"]
+    split = [s for s in subjects if "toeplitz" in s]
+    assert len(split) == l1["learner"].nunique() >= 2, subjects
+    assert all("learner=" in s for s in split), subjects
+    assert [s for s in subjects if "orthogonal" in s] == ["linear_regression, orthogonal design"]
