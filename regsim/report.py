@@ -31,7 +31,8 @@ from .runner import STATUSES
 from .store import MANIFEST, read_results
 
 __all__ = ["write_report", "metric_summary", "metric_columns", "parameter_columns", "summary_table", "figure_row", "save_figure", "FigureDisplay",
-           "varying_parameters", "group_keys", "rows_where", "theory_conditions", "theory_rows", "plot_rows",
+           "varying_parameters", "group_keys", "rows_where", "theory_metric", "theory_conditions", "theory_rows",
+           "plot_rows",
            "projector_style", "legend_outside", "select_runs", "read_selected",
            "missing_columns", "PLOT_ORDER", "DEFAULT_REPORT_DIR"]
 
@@ -304,6 +305,35 @@ def _row_tasks(df, registry: Registry):
     return tasks
 
 
+def _each_configuration(df, columns, registry: Registry, decide):
+    """Boolean Series: ``decide(where)`` for every row, where ``where`` maps each of
+    ``columns`` (and ``"task"``) to the row's value; computed once per distinct configuration."""
+    import pandas as pd
+
+    cols = {k: df[k] if k in df else pd.Series([None] * len(df), index=df.index, dtype=object)
+            for k in columns if k != "task"}
+    cols["task"] = _row_tasks(df, registry)
+    frame = pd.DataFrame(cols, index=df.index)
+    if not len(frame):
+        return pd.Series(True, index=df.index, dtype=bool)
+    keys = group_keys(frame, list(frame.columns))
+    first = frame.groupby(keys, sort=False).head(1)
+    answer = {}
+    for i, row in zip(first.index, first.to_dict("records")):
+        where = {k: (None if _is_null(v) else v) for k, v in row.items()}
+        answer[tuple(k[i] for k in keys)] = bool(decide(where))
+    return pd.Series([answer[t] for t in zip(*keys)], index=df.index, dtype=bool)
+
+
+def _is_null(value) -> bool:
+    """A missing scalar (None, NaN, NA); list values (``problem.h_diag``) are never null here."""
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    return False
+
+
 def rows_where(df, conditions, registry: Registry | None = None):
     """Boolean Series: the rows of ``df`` where ``conditions`` hold.
 
@@ -314,41 +344,51 @@ def rows_where(df, conditions, registry: Registry | None = None):
     """
     import pandas as pd
 
-    from .components import conditions_hold
+    from .components import _alternatives, conditions_hold
 
     if conditions is None:
-        return pd.Series(True, index=df.index)
-    keys = {k for alt in ((conditions,) if isinstance(conditions, dict) else conditions)
-            for k in alt}
-    cols = {k: df[k] if k in df else pd.Series([None] * len(df), index=df.index, dtype=object)
-            for k in keys if k != "task"}
-    if "task" in keys:
-        cols["task"] = _row_tasks(df, registry or get_registry())
-    frame = pd.DataFrame(cols, index=df.index)
-    return pd.Series([conditions_hold(conditions, row) for row in frame.to_dict("records")],
-                     index=df.index, dtype=bool)
+        return pd.Series(True, index=df.index, dtype=bool)
+    keys = sorted({k for alt in _alternatives(conditions) for k in alt})
+    return _each_configuration(df, keys, registry or get_registry(),
+                               lambda where: conditions_hold(conditions, where))
+
+
+def theory_metric(column: str, registry: Registry | None = None):
+    """The installed metric class that writes ``column``, or ``None``."""
+    registry = registry or get_registry()
+    for name in registry.names("metric"):
+        cls = registry.get("metric", name)
+        if column in cls.columns:
+            return cls
+    return None
 
 
 def theory_conditions(column: str, registry: Registry | None = None):
     """The conditions the installed metric writing ``column`` declares for it
     (``Metric.holds_for``), or ``None`` when it declares none or none writes it."""
-    registry = registry or get_registry()
-    for name in registry.names("metric"):
-        cls = registry.get("metric", name)
-        if column in cls.columns and column in cls.holds_for:
-            return cls.holds_for[column]
-    return None
+    cls = theory_metric(column, registry)
+    return None if cls is None else cls.holds_for.get(column)
 
 
 def theory_rows(df, column: str, registry: Registry | None = None):
-    """Boolean Series: rows with a value in theory ``column`` *and* where its declared
-    conditions hold. The runner stores the column only there; the second test keeps
-    results written before a declaration existed from being drawn or stated."""
-    if column not in df:
-        import pandas as pd
+    """Boolean Series: rows with a value in theory ``column`` *and* where the metric that
+    writes it says it holds (``Metric.holds``: its ``holds_for``, or its own override).
+    The runner stores the column only there; the second test keeps results written
+    before a declaration existed from being drawn or stated."""
+    import pandas as pd
 
-        return pd.Series(False, index=df.index)
-    return df[column].notna() & rows_where(df, theory_conditions(column, registry), registry)
+    from .components import Metric
+
+    if column not in df:
+        return pd.Series(False, index=df.index, dtype=bool)
+    registry = registry or get_registry()
+    cls = theory_metric(column, registry)
+    filled = df[column].notna()
+    if cls is None or (column not in cls.holds_for
+                       and getattr(cls.holds, "__func__", None) is Metric.holds.__func__):
+        return filled
+    return filled & _each_configuration(df, parameter_columns(df), registry,
+                                        lambda where: cls.holds(column, where))
 
 
 def plot_rows(plot, df, registry: Registry | None = None):

@@ -76,6 +76,20 @@ class ToyTheory(Metric):
         return {"toy_theory": np.ones(ev.m), "toy_measure": np.ones(ev.m)}
 
 
+class ToyOverride(Metric):
+    """A condition that is not a list of values: holds from three members on."""
+
+    name = "toy_override"
+    columns = {"toy_override": "float"}
+
+    @classmethod
+    def holds(cls, column, where):
+        return where.get("ensembler.k") is not None and where["ensembler.k"] >= 3
+
+    def compute(self, ev):
+        return {"toy_override": np.ones(ev.m)}
+
+
 @regsim.hookimpl
 def register_inference_strategies(register):
     register(Median)
@@ -84,6 +98,7 @@ def register_inference_strategies(register):
 @regsim.hookimpl
 def register_metrics(register):
     register(ToyTheory)
+    register(ToyOverride)
 '''
 
 
@@ -138,7 +153,7 @@ def results(registry):
                 "learner": {"plugin": "tree", "max_depth": 3}, "penalty": {"plugin": "none"},
                 "ensembler": {"plugin": "bagging", "k": [1, 3, 6]},
                 "inference": _strategies(registry, task),
-                "metrics": ["bagging_moments", "toy_theory"]
+                "metrics": ["bagging_moments", "toy_theory", "toy_override"]
                 + (["test_mse"] if task == "regression" else ["accuracy"])}
         spec_ = regsim.load_spec(spec, registry)
         rows = run_cells(spec_.cells, sweep=spec["name"], run_id="r1", registry=registry)
@@ -191,7 +206,7 @@ def test_the_runner_enforces_every_installed_declaration(registry, results):
     declared = 0
     for name in registry.names("metric"):
         cls = registry.get("metric", name)
-        for column in cls.holds_for:
+        for column in cls.columns:  # holds() is True for a column without a declaration
             if column not in results:
                 continue
             for _, row in results.iterrows():
@@ -201,13 +216,16 @@ def test_the_runner_enforces_every_installed_declaration(registry, results):
                 where["task"] = row["task"]
                 if not cls.holds(column, where):
                     assert pd.isna(row[column]), (name, column, row["inference"])
-                declared += 1
-    assert declared >= 2 * len(results)  # bagging_theory and toy_theory, every row
+                    declared += 1
+    # cells nulled by a declaration: bagging_theory, toy_theory and toy_override, many rows
+    assert declared >= len(results)
     # the toy declaration: a disjunction, on a plugin name and on a plugin's own parameter
     toy = results["toy_theory"].notna()
     want = (results["inference"] == "median") | (results["inference.trim"] == 0.4)
     assert toy.tolist() == want.tolist()
     assert results["toy_measure"].notna().all()  # an undeclared column: filled everywhere
+    # a metric's own holds() (no holds_for) is enforced the same way
+    assert results["toy_override"].notna().tolist() == (results["ensembler.k"] >= 3).tolist()
 
 
 def test_every_declaration_names_its_own_columns_and_known_keys(registry):
@@ -370,6 +388,9 @@ def test_theory_rows_ignores_a_filled_column_where_the_declaration_fails(registr
     stale["bagging_theory"] = stale["bagging_v"]  # filled everywhere, as old runs were
     mask = theory_rows(stale, "bagging_theory", registry)
     assert set(zip(stale.loc[mask, "inference"], stale.loc[mask, "task"])) == BAGGING_HOLDS
+    stale["toy_override"] = 1.0
+    mask = theory_rows(stale, "toy_override", registry)
+    assert mask.tolist() == (stale["ensembler.k"] >= 3).tolist()
 
 
 @pytest.mark.parametrize("holds_for, message", [
