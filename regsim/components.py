@@ -660,7 +660,7 @@ class Metric(Component):
 
     @classmethod
     def holds(cls, column: str, where: Mapping[str, Any]) -> bool:
-        """Whether ``column`` holds in the cell described by ``where`` (see :func:`conditions_hold`)."""
+        """Whether ``column`` holds in the cell ``where`` describes (:func:`conditions_hold`)."""
         conditions = cls.holds_for.get(column)
         return True if conditions is None else conditions_hold(conditions, where)
 

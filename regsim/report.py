@@ -31,8 +31,8 @@ from .runner import STATUSES
 from .store import MANIFEST, read_results
 
 __all__ = ["write_report", "metric_summary", "metric_columns", "parameter_columns", "summary_table", "figure_row", "save_figure", "FigureDisplay",
-           "varying_parameters", "group_keys", "rows_where", "theory_metric", "theory_conditions", "theory_rows",
-           "plot_rows",
+           "varying_parameters", "group_keys", "rows_where", "theory_metric",
+           "theory_conditions", "theory_rows", "plot_rows",
            "projector_style", "legend_outside", "select_runs", "read_selected",
            "missing_columns", "PLOT_ORDER", "DEFAULT_REPORT_DIR"]
 

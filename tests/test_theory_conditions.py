@@ -192,7 +192,8 @@ def test_where_the_column_is_null_the_identity_would_have_been_wrong(results):
     for _, row in bagged.iterrows():
         same = math.isclose(row["ensemble_error"], row["mean_ensemble_error"], rel_tol=RTOL)
         trim = row.get("inference.trim")
-        cuts_nothing = trim is not None and not pd.isna(trim) and int(trim * row["ensembler.k"]) == 0
+        cuts_nothing = (trim is not None and not pd.isna(trim)
+                        and int(trim * row["ensembler.k"]) == 0)
         if (row["inference"], row["task"]) in BAGGING_HOLDS or cuts_nothing:
             assert same, (row["inference"], row["task"], row["ensembler.k"])
         else:
@@ -294,7 +295,8 @@ def test_bagging_claim_is_stated_only_from_rows_where_the_identity_holds(registr
         want_last = rows.loc[rows["ensembler.k"] == 6, "ensemble_error"].mean()
         # subject "tree" when the arithmetic mean is the only strategy where it holds
         match = [c for c in claims(results[results["task"] == task])
-                 if c.topic == "bagging" and c.subject in ("tree", "tree, inference=arithmetic_mean")]
+                 if c.topic == "bagging"
+                 and c.subject in ("tree", "tree, inference=arithmetic_mean")]
         assert len(match) == 1, [c.subject for c in found]
         assert match[0].values["error_first"] == pytest.approx(want_first, rel=1e-12)
         assert match[0].values["error_last"] == pytest.approx(want_last, rel=1e-12)
