@@ -108,8 +108,9 @@ class MCConvergence(_FigurePlot):
         fig, axes = plt.subplots(1, len(strategies), figsize=(5.6 * len(strategies), 4.6),
                                  squeeze=False, sharey=True)
         # one line per learner and every other parameter that varies (n_masks is the x axis)
-        keys = ["learner"] + varying_parameters(
-            rows, exclude=("learner", "inference", "inference.n_masks"))
+        keys = varying_parameters(rows, exclude=("inference", "inference.n_masks"),
+                                  first=("learner",))
+        keys = keys if keys[:1] == ["learner"] else ["learner"] + keys
         for ax, strategy in zip(axes[0], strategies):
             sub = rows[rows["inference"] == strategy]
             first = None

@@ -181,7 +181,8 @@ class TheoryGap(_FigurePlot):
 
     def figure(self, df):
         rows = df[(df["status"] == "ok") & df["theory_gap"].notna()]
-        keys = ["penalty"] + varying_parameters(rows, exclude=("penalty", "penalty.alpha"))
+        keys = varying_parameters(rows, exclude=("penalty.alpha",), first=("penalty",))
+        keys = keys if keys[:1] == ["penalty"] else ["penalty"] + keys
         fig, axes = figure_row(1, width=7.5, height=5.0)
         ax = axes[0]
         top = 0.0

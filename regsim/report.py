@@ -254,7 +254,7 @@ def varying(df, columns) -> tuple[list[str], list[str]]:
     return group, over
 
 
-def varying_parameters(df, exclude=()) -> list[str]:
+def varying_parameters(df, exclude=(), first=()) -> list[str]:
     """Every component and ``<slot>.<param>`` column of ``df`` that takes more than one
     value (nulls count as a value), plugins' own parameters included, in column order.
 
@@ -262,11 +262,15 @@ def varying_parameters(df, exclude=()) -> list[str]:
     any parameter (a plugin strategy's ``inference.trim`` as much as ``penalty.alpha``)
     are never averaged together unless the caller puts them on an axis (``exclude``).
     A column that moves with the ones before it (a problem's own parameters with the
-    problem, a ``zip`` group) splits nothing further and is left out, so labels stay short.
+    problem, a ``zip`` group) splits nothing further and is left out, so labels stay short;
+    ``first`` names columns to consider before the others (e.g. ``("learner",)`` to label
+    by learner rather than by the problem zipped with it).
     """
     import pandas as pd
 
-    candidates = [c for c in parameter_columns(df) if c not in exclude]
+    params = parameter_columns(df)
+    candidates = [c for c in first if c in params and c not in exclude] + \
+        [c for c in params if c not in exclude and c not in first]
     text = dict(zip(candidates, group_keys(df, candidates)))
     kept, n_groups = [], 1
     for c in candidates:
