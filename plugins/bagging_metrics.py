@@ -80,6 +80,14 @@ class BaggingMoments(Metric):
         rate for classification.
     bagging_v, bagging_c, bagging_c_over_v, bagging_theory
         The measured moments, their ratio (the error correlation) and v/k + (k−1)c/k.
+
+    Where the theory holds: v/k + (k−1)c/k is the error of the members'
+    *arithmetic mean*, so ``bagging_theory`` predicts ``ensemble_error`` only
+    under ``arithmetic_mean``, and under ``geometric_mean`` for regression,
+    whose normalised geometric mean of equal-variance Gaussians is the
+    arithmetic mean of the predictions (the same numbers). Under any other
+    strategy (``majority_vote``, a plugin's ``median`` or ``trimmed_mean``,
+    ``geometric_mean`` of class probabilities) the column is null.
     """
 
     name = "bagging_moments"
@@ -87,6 +95,8 @@ class BaggingMoments(Metric):
     columns = {"ensemble_error": "float", "mean_ensemble_error": "float", "member_error": "float",
                "bagging_v": "float", "bagging_c": "float", "bagging_c_over_v": "float",
                "bagging_theory": "float"}
+    holds_for = {"bagging_theory": ({"inference": ("arithmetic_mean",)},
+                                    {"inference": ("geometric_mean",), "task": ("regression",)})}
 
     def compute(self, ev):
         ens = ev.ensemble

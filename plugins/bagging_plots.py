@@ -7,7 +7,7 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import figure_row, legend_outside, save_figure
+from regsim.report import figure_row, legend_outside, group_keys, save_figure, varying_parameters
 
 _ERROR = "ensemble_error"
 
@@ -35,12 +35,15 @@ class BaggingErrorVsK(Plot):
     first k members at each k (mean over seeds), so where the identity is exact the
     points sit on the line. Dashed: the single learner fitted on all rows (cells
     with k = 1, bootstrap off, max_samples 1), when the sweep has them. A stable
-    learner (c/v near 1) gains little; an unstable one (trees) gains a lot."""
+    learner (c/v near 1) gains little; an unstable one (trees) gains a lot. Drawn
+    only from cells where the identity holds (``bagging_theory``'s declaration: the
+    arithmetic mean); one series per value of every other parameter that varies."""
 
     name = "bagging_error_vs_k"
     title = "Bagging: ensemble error against k"
     required_columns = ("ensembler", "ensembler.k", "learner", _ERROR, "bagging_theory",
                         "bagging_c_over_v")
+    theory_columns = ("bagging_theory",)
 
     def applies(self, df):
         return len(_bagged(df)) > 0
@@ -66,11 +69,10 @@ class BaggingErrorVsK(Plot):
                                           lw=1.2, label="single learner (all rows)"))
             bagged = sub[~single]
             # one series per configuration that varies within the panel (k is the x axis)
-            config_keys = [c for c in bagged.columns
-                           if (c.startswith(("problem.", "penalty.", "ensembler.", "learner."))
-                               or c in ("problem", "penalty", "inference"))
-                           and c != "ensembler.k" and bagged[c].astype(str).nunique() > 1]
-            groups = bagged.groupby(config_keys, dropna=False) if config_keys else [("", bagged)]
+            config_keys = varying_parameters(bagged, exclude=("ensembler.k", "learner"))
+            text = dict(zip(config_keys, group_keys(bagged, config_keys)))
+            groups = bagged.groupby([text[c] for c in config_keys]) if config_keys \
+                else [("", bagged)]
             drawn = []  # theory curves already drawn (inference strategies share one)
             for i, (values, g) in enumerate(groups):
                 values = values if isinstance(values, tuple) else (values,)

@@ -8,7 +8,7 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import figure_row, legend_outside, save_figure
+from regsim.report import figure_row, legend_outside, group_keys, save_figure, varying_parameters
 
 _FLOOR = 1e-17  # exact zeros on a log axis
 
@@ -60,9 +60,9 @@ class WeightScalingGap(_FigurePlot):
         for ax, learner in zip(axes, learners):
             sub = rows[rows["learner"] == learner]
             x = _drop_axis(sub)
-            others = [c for c in sub.columns if c.startswith(("problem.", "learner."))
-                      and c != x and sub[c].astype(str).nunique() > 1]
-            groups = sub.groupby(others, dropna=False) if others else [((), sub)]
+            others = varying_parameters(sub, exclude=(x,))
+            text = dict(zip(others, group_keys(sub, others)))
+            groups = sub.groupby([text[c] for c in others]) if others else [((), sub)]
             for values, g in groups:
                 values = values if isinstance(values, tuple) else (values,)
                 label = ", ".join(f"{k}={v}" for k, v in zip(others, values))
@@ -107,16 +107,19 @@ class MCConvergence(_FigurePlot):
         strategies = sorted(rows["inference"].unique())
         fig, axes = plt.subplots(1, len(strategies), figsize=(5.6 * len(strategies), 4.6),
                                  squeeze=False, sharey=True)
-        keys = ["learner"] + [c for c in ("ensembler.drop_input", "ensembler.drop_hidden")
-                              if c in rows and rows[c].nunique() > 1]
+        # one line per learner and every other parameter that varies (n_masks is the x axis)
+        keys = varying_parameters(rows, exclude=("inference", "inference.n_masks"),
+                                  first=("learner",))
+        keys = keys if keys[:1] == ["learner"] else ["learner"] + keys
         for ax, strategy in zip(axes[0], strategies):
             sub = rows[rows["inference"] == strategy]
             first = None
-            for values, g in sub.groupby(keys, dropna=False):
+            text = dict(zip(keys, group_keys(sub, keys)))
+            for values, g in sub.groupby([text[k] for k in keys]):
                 values = values if isinstance(values, tuple) else (values,)
                 med = g.groupby("inference.n_masks")["mc_rms_error"].median()
                 label = " ".join([str(values[0])] + [
-                    f"{k.split('.')[-1]}={v:g}" for k, v in zip(keys[1:], values[1:])
+                    f"{k.split('.')[-1]}={v}" for k, v in zip(keys[1:], values[1:])
                     if not (k.endswith("hidden") and values[0] == "softmax_regression")])
                 ax.plot(med.index, med.to_numpy(), "o-", ms=5, lw=1.2, label=label)
                 first = first if first is not None else med

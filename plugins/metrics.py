@@ -71,15 +71,29 @@ class Sparsity(Metric):
         return {"sparsity": np.mean(ev.weights == 0.0, axis=0)}
 
 
+#: Where the penalties' theory (``Penalty.theory``: L2's λᵢ/(λᵢ+α), L1's soft threshold)
+#: is stated: a single linear fit (no ensemble) on a regression task. The learner's
+#: loss must also be quadratic, which the learner itself declares by returning its
+#: :class:`~regsim.Quadratic` from ``quadratic(data)`` (the least-squares learners;
+#: not trees or networks), so any third-party least-squares learner qualifies
+#: without a list of names. L2's prediction is then exact; L1's soft threshold is
+#: exact only where H is diagonal (``problem.design: orthogonal``) and elsewhere is
+#: the seed's *prediction*, kept in the columns so ``theory_gap`` can measure it.
+PENALTY_THEORY = {"ensembler": (None,), "task": ("regression",)}
+
+
 class TheoryGap(Metric):
     """‖w̃ − w̃_theory‖ / ‖w̃_theory‖: how far the measured optimum is from the seed's prediction.
 
     Where the theory predicts exactly zero weights the denominator is ‖w*‖ instead.
+    Stated where the penalty's theory is (a single least-squares fit); for L1
+    off a diagonal H it is the measured gap of an approximation, a result.
     """
 
     name = "theory_gap"
     default = True
     columns = {"theory_gap": "float"}
+    holds_for = {"theory_gap": PENALTY_THEORY}
 
     def compute(self, ev):
         if ev.weights is None or ev.theory is None:
@@ -101,6 +115,7 @@ class Shrinkage(Metric):
     name = "shrinkage"
     default = True
     columns = {"eigenvalues": "list", "shrinkage_measured": "list", "shrinkage_theory": "list"}
+    holds_for = {"shrinkage_theory": PENALTY_THEORY}
 
     def compute(self, ev):
         if ev.weights is None or ev.quadratic is None:
@@ -121,6 +136,7 @@ class Coefficients(Metric):
     name = "coefficients"
     default = True
     columns = {"w": "list", "w_star": "list", "w_theory": "list", "h_diag": "list"}
+    holds_for = {"w_theory": PENALTY_THEORY}
 
     def compute(self, ev):
         if ev.weights is None:

@@ -8,7 +8,7 @@ import numpy as np
 
 import regsim
 from regsim import Plot
-from regsim.report import figure_row, legend_outside, save_figure
+from regsim.report import figure_row, legend_outside, group_keys, save_figure, varying_parameters
 
 #: At most this many panels (problem configurations) per figure.
 _MAX_PANELS = 4
@@ -39,15 +39,15 @@ def _ok(df, penalty: str, *columns: str):
 
 
 def _panels(df):
-    """Rows split by problem/learner configuration (one panel each), first seed only."""
-    keys = [c for c in df.columns
-            if (c.startswith("problem.") or c in ("problem", "learner")) and df[c].nunique() > 1]
+    """Rows split by every parameter that varies besides α (one panel each), first seed only."""
+    keys = varying_parameters(df, exclude=("penalty.alpha",))
     seed = df["seed"].min()
     df = df[df["seed"] == seed]
     if not keys:
         return [("", df)]
     groups = []
-    for values, sub in df.groupby(keys, dropna=False, sort=True):
+    text = dict(zip(keys, group_keys(df, keys)))
+    for values, sub in df.groupby([text[k] for k in keys], sort=True):
         values = values if isinstance(values, tuple) else (values,)
         label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, values))
         groups.append((label, sub))
@@ -63,6 +63,7 @@ class L2Shrinkage(_FigurePlot):
     name = "l2_shrinkage"
     title = "L2: shrinkage per eigen-direction"
     required_columns = ("penalty", "penalty.alpha", "shrinkage_measured", "eigenvalues")
+    theory_columns = ("shrinkage_theory",)
 
     def applies(self, df):
         return len(_ok(df, "l2", "shrinkage_measured", "eigenvalues")) > 0
@@ -104,6 +105,7 @@ class L1SoftThreshold(_FigurePlot):
     name = "l1_soft_threshold"
     title = "L1: soft threshold and sparsity"
     required_columns = ("penalty", "penalty.alpha", "w", "w_star", "h_diag", "sparsity")
+    theory_columns = ("w_theory",)
 
     def applies(self, df):
         return len(_ok(df, "l1", "w", "w_star", "h_diag", "sparsity")) > 0
@@ -171,6 +173,7 @@ class TheoryGap(_FigurePlot):
     name = "theory_gap"
     title = "Gap between measured optimum and theory"
     required_columns = ("penalty", "penalty.alpha", "theory_gap")
+    theory_columns = ("theory_gap",)
 
     def applies(self, df):
         return ("status" in df and len(df[(df["status"] == "ok")
@@ -178,13 +181,13 @@ class TheoryGap(_FigurePlot):
 
     def figure(self, df):
         rows = df[(df["status"] == "ok") & df["theory_gap"].notna()]
-        keys = ["penalty"] + [c for c in rows.columns
-                              if (c.startswith("problem.") or c == "learner")
-                              and rows[c].nunique() > 1]
+        keys = varying_parameters(rows, exclude=("penalty.alpha",), first=("penalty",))
+        keys = keys if keys[:1] == ["penalty"] else ["penalty"] + keys
         fig, axes = figure_row(1, width=7.5, height=5.0)
         ax = axes[0]
         top = 0.0
-        for values, sub in rows.groupby(keys, dropna=False):
+        text = dict(zip(keys, group_keys(rows, keys)))
+        for values, sub in rows.groupby([text[k] for k in keys]):
             values = values if isinstance(values, tuple) else (values,)
             med = sub.groupby("penalty.alpha")["theory_gap"].median()
             label = ", ".join(str(v) if k == "penalty" else f"{k.split('.')[-1]}={v}"

@@ -4,6 +4,14 @@ The report page and the flow run's markdown artifact print the same sentences.
 Claims are ordered as in the seed (L2, L1, bagging, dropout); a claim whose
 columns are absent from the result set is left out (the page says which
 figures were skipped and why). Only cells with ``status == "ok"`` count.
+
+A theory is stated only from rows where its declaration holds
+(``Metric.holds_for``; :func:`regsim.report.theory_rows`). A sentence that
+states a mean or a median is split by every parameter that varies among its
+rows (:func:`regsim.report.varying_parameters`, plugins' own parameters
+included), one sentence per configuration; a sentence that states a bound over
+every cell (a max: L2 shrinkage, L1 on a diagonal H, dropout with softmax
+regression) pools them, as a bound may.
 """
 
 from __future__ import annotations
@@ -72,13 +80,40 @@ def _max_list_gap(a, b) -> float:
     return float(max(gaps)) if gaps else float("nan")
 
 
-def _l2(df) -> list[Claim]:
+def _configurations(sub, exclude) -> list[tuple[str, object]]:
+    """``(label, rows)`` for every combination of the parameters that vary in ``sub``
+    besides ``exclude`` (plugins' own parameters included); ``[("", sub)]`` when none does."""
+    from .report import group_keys, varying_parameters
+
+    keys = varying_parameters(sub, exclude=exclude)
+    if not keys:
+        return [("", sub)]
+    out = []
+    for values, g in sub.groupby(group_keys(sub, keys), sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        out.append((", ".join(f"{k}={v}" for k, v in zip(keys, values)), g))
+    return out
+
+
+def _with(subject: str, label: str) -> str:
+    return f"{subject}, {label}" if label else subject
+
+
+def _where_theory_holds(rows, column: str, registry):
+    from .report import theory_rows
+
+    return rows[theory_rows(rows, column, registry)] if column in rows else rows.iloc[0:0]
+
+
+def _l2(df, registry=None) -> list[Claim]:
     rows = _ok(df, penalty="l2")
     if not _has(rows, "shrinkage_measured", "shrinkage_theory"):
         return []
+    rows = _where_theory_holds(rows, "shrinkage_theory", registry).dropna(
+        subset=["shrinkage_measured"])
     out = []
-    for learner, sub in rows.dropna(subset=["shrinkage_measured", "shrinkage_theory"]).groupby(
-            "learner", sort=True):
+    # a bound over every cell (a max), not an average: nothing is pooled away by not splitting
+    for learner, sub in rows.groupby("learner", sort=True):
         gap = _max_list_gap(sub["shrinkage_measured"], sub["shrinkage_theory"])
         out.append(Claim("l2", learner,
                          f"L2 with {learner}: measured shrinkage equals λᵢ/(λᵢ+α) to "
@@ -87,7 +122,7 @@ def _l2(df) -> list[Claim]:
     return out
 
 
-def _l1(df) -> list[Claim]:
+def _l1(df, registry=None) -> list[Claim]:
     rows = _ok(df, penalty="l1")
     if len(rows) == 0:
         return []
@@ -97,13 +132,23 @@ def _l1(df) -> list[Claim]:
     groups = list(rows.groupby(keys, sort=True, dropna=False))
     # where the theory is exact (orthogonal design) first, then where it is an approximation
     groups.sort(key=lambda item: design is None or item[0][-1] != "orthogonal")
-    for values, sub in groups:
+    # A median of gaps is split by every other parameter that varies (one sentence each);
+    # the exact statement on a diagonal H is a bound over every cell (a max) and is not.
+    split = []
+    for values, by_design in groups:
+        exact = design is not None and (values if isinstance(values, tuple) else (values,))[-1] \
+            == "orthogonal" and _has(by_design, "w", "w_theory")
+        configurations = [("", by_design)] if exact else _configurations(
+            by_design, tuple(keys) + ("penalty", "penalty.alpha"))
+        split.extend((values, label, sub) for label, sub in configurations)
+    for values, label, sub in split:
         values = values if isinstance(values, tuple) else (values,)
         where = values[0] + (f", {values[1]} design" if design and isinstance(values[1], str)
                              else "")
+        where = _with(where, label)
         orthogonal = design is not None and values[-1] == "orthogonal"
         if orthogonal and _has(sub, "w", "w_theory"):
-            sub = sub.dropna(subset=["w", "w_theory"])
+            sub = _where_theory_holds(sub, "w_theory", registry).dropna(subset=["w"])
             gap = _max_list_gap(sub["w"], sub["w_theory"])
             out.append(Claim("l1", where,
                              f"L1 on {where} (diagonal H): w̃ equals the soft threshold "
@@ -111,7 +156,7 @@ def _l1(df) -> list[Claim]:
                              f"(max |w̃ᵢ − theory| over {len(sub)} cells).",
                              len(sub), {"max_abs_gap": gap}))
         elif _has(sub, "theory_gap"):
-            sub = sub.dropna(subset=["theory_gap"])
+            sub = _where_theory_holds(sub, "theory_gap", registry)
             med, top = float(sub["theory_gap"].median()), float(sub["theory_gap"].max())
             what = "the soft threshold" if orthogonal else "the soft threshold on Hᵢᵢ"
             out.append(Claim("l1", where,
@@ -131,42 +176,47 @@ def _single_learner(sub):
     return mask
 
 
-def _bagging(df) -> list[Claim]:
+def _bagging(df, registry=None) -> list[Claim]:
+    from .report import theory_rows
+
     rows = _ok(df, ensembler="bagging")
     need = ("ensembler.k", "ensemble_error", "mean_ensemble_error", "bagging_theory",
             "bagging_c_over_v")
     if not _has(rows, *need):
         return []
-    rows = rows.dropna(subset=["ensemble_error"])
+    # stated only from cells where v/k + (k−1)c/k is declared to hold (the arithmetic mean)
+    rows = rows[theory_rows(rows, "bagging_theory", registry)].dropna(subset=["ensemble_error"])
     out = []
-    for learner, sub in rows.groupby("learner", sort=True):
-        sub = sub[~_single_learner(sub)] if "ensembler.bootstrap" in sub else sub
-        if "inference" in sub and sub["inference"].nunique() > 1:
-            pick = "arithmetic_mean" if (sub["inference"] == "arithmetic_mean").any() \
-                else sorted(sub["inference"].unique())[0]
-            sub = sub[sub["inference"] == pick]
-        if len(sub) == 0:
-            continue
-        k_min, k_max = int(sub["ensembler.k"].min()), int(sub["ensembler.k"].max())
-        first = float(sub.loc[sub["ensembler.k"] == k_min, "ensemble_error"].mean())
-        last = float(sub.loc[sub["ensembler.k"] == k_max, "ensemble_error"].mean())
-        c_over_v = float(sub.loc[sub["ensembler.k"] == k_max, "bagging_c_over_v"].mean())
-        both = sub.dropna(subset=["mean_ensemble_error", "bagging_theory"])
-        gap = float((both["mean_ensemble_error"] - both["bagging_theory"]).abs().max())
-        verb = "falls" if last < first else "goes"
-        # classification: ensemble_error is the Brier score of the combined probabilities
-        what = ("test error (Brier score)" if "accuracy" in sub and sub["accuracy"].notna().any()
-                else "test error")
-        out.append(Claim("bagging", learner,
-                         f"bagging with {learner}: {what} {verb} from {format_number(first)} "
-                         f"(k = {k_min}) to {format_number(last)} (k = {k_max}), mean over seeds; "
-                         f"c/v = {format_number(c_over_v)} at k = {k_max}; the members' mean "
-                         f"error equals v/k + (k−1)c/k to {format_number(gap)} "
-                         f"(max |error − theory| over {len(both)} cells).",
-                         len(sub), {"error_first": first, "error_last": last,
-                                    "c_over_v": c_over_v, "max_abs_gap": gap,
-                                    "k_first": k_min, "k_last": k_max}))
+    for learner, by_learner in rows.groupby("learner", sort=True):
+        if "ensembler.bootstrap" in by_learner:
+            by_learner = by_learner[~_single_learner(by_learner)]
+        # one sentence per configuration: every other parameter that varies splits it
+        for label, sub in _configurations(by_learner, ("learner", "ensembler.k")):
+            if len(sub):
+                out.append(_bagging_claim(_with(learner, label), sub))
     return out
+
+
+def _bagging_claim(subject: str, sub) -> Claim:
+    k_min, k_max = int(sub["ensembler.k"].min()), int(sub["ensembler.k"].max())
+    first = float(sub.loc[sub["ensembler.k"] == k_min, "ensemble_error"].mean())
+    last = float(sub.loc[sub["ensembler.k"] == k_max, "ensemble_error"].mean())
+    c_over_v = float(sub.loc[sub["ensembler.k"] == k_max, "bagging_c_over_v"].mean())
+    both = sub.dropna(subset=["mean_ensemble_error", "bagging_theory"])
+    gap = float((both["mean_ensemble_error"] - both["bagging_theory"]).abs().max())
+    verb = "falls" if last < first else "goes"
+    # classification: ensemble_error is the Brier score of the combined probabilities
+    what = ("test error (Brier score)" if "accuracy" in sub and sub["accuracy"].notna().any()
+            else "test error")
+    return Claim("bagging", subject,
+                 f"bagging with {subject}: {what} {verb} from {format_number(first)} "
+                 f"(k = {k_min}) to {format_number(last)} (k = {k_max}), mean over seeds; "
+                 f"c/v = {format_number(c_over_v)} at k = {k_max}; the members' mean "
+                 f"error equals v/k + (k−1)c/k to {format_number(gap)} "
+                 f"(max |error − theory| over {len(both)} cells).",
+                 len(sub), {"error_first": first, "error_last": last,
+                            "c_over_v": c_over_v, "max_abs_gap": gap,
+                            "k_first": k_min, "k_last": k_max})
 
 
 def drop_axis(sub) -> str:
@@ -184,33 +234,40 @@ def _dropout(df) -> list[Claim]:
     rows = rows.dropna(subset=["geom_max_abs_dp"])
     out = []
     # softmax regression (where weight scaling is exact) first, as in the seed
-    for learner, sub in sorted(rows.groupby("learner", sort=True),
-                               key=lambda item: item[0] != "softmax_regression"):
-        if learner == "softmax_regression":
-            gap = float(sub["geom_max_abs_dp"].max())
-            out.append(Claim("dropout", learner,
-                             f"dropout with softmax regression: weight scaling equals the "
-                             f"normalised geometric mean to {format_number(gap)} "
-                             f"(max |Δp| over {len(sub)} cells).",
-                             len(sub), {"max_abs_gap": gap}))
-            continue
-        axis = drop_axis(sub)
-        if axis not in sub:
-            continue
-        med = sub.groupby(axis)["geom_max_abs_dp"].median()
-        word = axis.split(".")[-1]
-        parts = ", ".join(f"{format_number(v)} at {word} {d:g}" for d, v in med.items())
-        out.append(Claim("dropout", learner,
-                         f"dropout with {learner}: weight scaling is off the normalised "
-                         f"geometric mean by {parts} (max |Δp|, median over seeds; "
-                         f"{len(sub)} cells).",
-                         len(sub), {f"gap_at_{d:g}": float(v) for d, v in med.items()}))
+    for learner, by_learner in sorted(rows.groupby("learner", sort=True),
+                                      key=lambda item: item[0] != "softmax_regression"):
+        # softmax regression: an exactness bound (a max over every cell), one sentence; an
+        # MLP: medians per drop probability (the sentence's axis), split by anything else
+        configurations = [("", by_learner)] if learner == "softmax_regression" else \
+            _configurations(by_learner, ("learner", "inference", drop_axis(by_learner)))
+        for label, sub in configurations:
+            subject = _with(learner, label)
+            if learner == "softmax_regression":
+                gap = float(sub["geom_max_abs_dp"].max())
+                out.append(Claim("dropout", subject,
+                                 f"dropout with softmax regression: weight scaling equals the "
+                                 f"normalised geometric mean to "
+                                 f"{format_number(gap)} (max |Δp| over {len(sub)} cells).",
+                                 len(sub), {"max_abs_gap": gap}))
+                continue
+            axis = drop_axis(sub)
+            if axis not in sub:
+                continue
+            med = sub.groupby(axis)["geom_max_abs_dp"].median()
+            word = axis.split(".")[-1]
+            parts = ", ".join(f"{format_number(v)} at {word} {d:g}" for d, v in med.items())
+            out.append(Claim("dropout", subject,
+                             f"dropout with {subject}: weight scaling is off the normalised "
+                             f"geometric mean by {parts} (max |Δp|, median over seeds; "
+                             f"{len(sub)} cells).",
+                             len(sub), {f"gap_at_{d:g}": float(v) for d, v in med.items()}))
     return out
 
 
-def claims(df) -> list[Claim]:
-    """Every claim the result set ``df`` has the columns for, in the seed's order."""
-    out: list[Claim] = []
-    for build in (_l2, _l1, _bagging, _dropout):
-        out.extend(build(df))
-    return out
+def claims(df, registry=None) -> list[Claim]:
+    """Every claim the result set ``df`` has the columns for, in the seed's order.
+
+    A theory is stated only from rows where its declaration holds
+    (``Metric.holds_for``, read from ``registry``, the installed plugins by default).
+    """
+    return _l2(df, registry) + _l1(df, registry) + _bagging(df, registry) + _dropout(df)

@@ -20,6 +20,8 @@ Conventions
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
@@ -45,6 +47,7 @@ __all__ = [
     "Metric",
     "Plot",
     "COLUMN_TYPES",
+    "conditions_hold",
 ]
 
 #: Column types a metric may declare, and how they are stored in Parquet.
@@ -567,20 +570,99 @@ class Evaluation:
         return getattr(self.fit, "W", None)
 
 
+#: The component slots a theory's conditions may name (as in a spec).
+CONDITION_SLOTS = ("problem", "learner", "penalty", "ensembler", "inference")
+
+
+def _alternatives(conditions) -> tuple[dict, ...]:
+    return (conditions,) if isinstance(conditions, dict) else tuple(conditions)
+
+
+def _matches(value: Any, allowed) -> bool:
+    if isinstance(allowed, (str, bytes)) or not hasattr(allowed, "__iter__"):
+        allowed = (allowed,)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return any(a is None for a in allowed)
+    return any(a is not None and value == a for a in allowed)
+
+
+def conditions_hold(conditions, where: Mapping[str, Any]) -> bool:
+    """Whether a theory's declared ``conditions`` hold for one cell described by ``where``.
+
+    Parameters
+    ----------
+    conditions : dict or sequence of dicts
+        One dict is a conjunction: every key must take one of its allowed
+        values. A sequence of dicts is a disjunction: any one dict suffices.
+        Keys are a component slot (``"problem"``, ``"learner"``, ``"penalty"``,
+        ``"ensembler"``, ``"inference"``; the value is the plugin name, ``None``
+        for an empty slot), a parameter column ``"<slot>.<param>"`` (its value
+        in the cell), or ``"task"`` (the problem's task, ``"regression"`` or
+        ``"classification"``). Allowed values are a tuple (or one value).
+    where : mapping
+        The cell: the same keys with the cell's values; a key absent from it is ``None``.
+
+    Examples
+    --------
+    >>> conditions_hold({"inference": ("arithmetic_mean",)}, {"inference": "median"})
+    False
+    >>> conditions_hold([{"inference": ("arithmetic_mean",)},
+    ...                  {"inference": ("geometric_mean",), "task": ("regression",)}],
+    ...                 {"inference": "geometric_mean", "task": "regression"})
+    True
+    """
+    return any(all(_matches(where.get(key), allowed) for key, allowed in alt.items())
+               for alt in _alternatives(conditions))
+
+
 class Metric(Component):
     """Computes result columns for a group of cells.
 
     ``columns`` maps each output column to one of ``COLUMN_TYPES``; ``compute``
     returns, per column, a length-``m`` sequence (``None``/NaN where it does not
     apply; ``list`` columns hold one list of floats per cell).
+
+    Theory columns say where they hold in ``holds_for``: column -> conditions
+    (see :func:`conditions_hold`), e.g. ``{"bagging_theory": {"inference":
+    ("arithmetic_mean",)}}``. The runner stores such a column only in cells
+    where its conditions hold and null everywhere else, whatever ``compute``
+    returned; ``regsim report`` draws and states it only from those rows. A
+    column not named in ``holds_for`` holds wherever ``compute`` fills it.
+    Override :meth:`holds` for a condition that is not a list of names.
     """
 
     kind = "metric"
     columns: ClassVar[dict[str, str]] = {}
+    #: Where each theory column holds: column -> conditions (dict, or tuple of dicts: any).
+    holds_for: ClassVar[dict[str, Any]] = {}
     #: Dataset tasks it measures; a spec that lists it where no problem has one is refused.
     tasks: ClassVar[tuple[str, ...]] = ("regression", "classification")
     #: Computed when a spec lists no ``metrics``.
     default: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # a misspelt declaration would silently never null anything: refuse it at import
+        for column, conditions in cls.holds_for.items():
+            if column not in cls.columns:
+                raise TypeError(f"metric {cls.name or cls.__name__!r}: holds_for names "
+                                f"{column!r}, not one of its columns {sorted(cls.columns)}")
+            for alt in _alternatives(conditions):
+                if not isinstance(alt, dict):
+                    raise TypeError(f"metric {cls.name or cls.__name__!r}: holds_for[{column!r}] "
+                                    f"must be a dict or a tuple of dicts, got {alt!r}")
+                for key in alt:
+                    if key != "task" and key.split(".", 1)[0] not in CONDITION_SLOTS:
+                        raise TypeError(
+                            f"metric {cls.name or cls.__name__!r}: holds_for[{column!r}] key "
+                            f"{key!r} is not 'task', a slot ({', '.join(CONDITION_SLOTS)}) "
+                            f"or '<slot>.<param>'")
+
+    @classmethod
+    def holds(cls, column: str, where: Mapping[str, Any]) -> bool:
+        """Whether ``column`` holds in the cell ``where`` describes (:func:`conditions_hold`)."""
+        conditions = cls.holds_for.get(column)
+        return True if conditions is None else conditions_hold(conditions, where)
 
     def compute(self, ev: Evaluation) -> dict[str, Any]:
         raise NotImplementedError
@@ -591,10 +673,20 @@ class Plot:
 
     ``applies(df)`` says whether the result set has what the figure needs;
     ``draw(df, out_dir)`` writes PNG files and returns their paths.
+
+    A figure that draws a theory says where it holds: ``theory_columns`` names
+    the metric columns whose ``Metric.holds_for`` conditions apply to the
+    figure, ``holds_for`` adds conditions of its own (same form). ``regsim
+    report`` and :class:`regsim.report.FigureDisplay` then pass the figure only
+    the rows where all of them hold (and skip it when there are none).
     """
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
+    #: Metric columns whose declared conditions restrict the rows this figure sees.
+    theory_columns: ClassVar[tuple[str, ...]] = ()
+    #: Conditions of the figure's own (see :func:`conditions_hold`); ``None``: every row.
+    holds_for: ClassVar[Any] = None
 
     def applies(self, df) -> bool:
         raise NotImplementedError

@@ -31,6 +31,8 @@ from .runner import STATUSES
 from .store import MANIFEST, read_results
 
 __all__ = ["write_report", "metric_summary", "metric_columns", "parameter_columns", "summary_table", "figure_row", "save_figure", "FigureDisplay",
+           "varying_parameters", "group_keys", "rows_where", "theory_metric",
+           "theory_conditions", "theory_rows", "plot_rows",
            "projector_style", "legend_outside", "select_runs", "read_selected",
            "missing_columns", "PLOT_ORDER", "DEFAULT_REPORT_DIR"]
 
@@ -102,14 +104,21 @@ def missing_columns(plot, df) -> list[str]:
 
 
 def _skip_reason(plot, df) -> str | None:
-    """Why ``plot`` cannot be drawn from ``df``, or ``None`` when it can."""
+    """Why ``plot`` cannot be drawn from ``df`` (already restricted by :func:`plot_rows`),
+    or ``None`` when it can."""
     missing = missing_columns(plot, df)
     if missing:
+        where = " where its theory holds" if _declares(plot) else ""
         return "needs column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing) + \
-            " (absent from these results)"
+            f" (absent from these results{where})"
     if not plot.applies(df):
-        return "no rows it applies to in these results"
+        return ("no rows where its theory holds" if _declares(plot)
+                else "no rows it applies to in these results")
     return None
+
+
+def _declares(plot) -> bool:
+    return bool(getattr(plot, "theory_columns", ())) or getattr(plot, "holds_for", None) is not None
 
 
 class FigureDisplay:
@@ -144,6 +153,7 @@ class FigureDisplay:
         registry = registry or get_registry()
         df = results if hasattr(results, "columns") else read_selected(results, run)
         instance = registry.get("plot", plot)()
+        df = plot_rows(instance, df, registry)
         reason = _skip_reason(instance, df)
         if reason:
             raise ValueError(f"plot {plot!r}: {reason}")
@@ -242,6 +252,161 @@ def varying(df, columns) -> tuple[list[str], list[str]]:
         if n > 1:
             (group if n <= MAX_GROUP_VALUES else over).append(c)
     return group, over
+
+
+def varying_parameters(df, exclude=(), first=()) -> list[str]:
+    """Every component and ``<slot>.<param>`` column of ``df`` that takes more than one
+    value (nulls count as a value), plugins' own parameters included, in column order.
+
+    Figures, claims and ``regsim show`` split rows by these, so rows that differ in
+    any parameter (a plugin strategy's ``inference.trim`` as much as ``penalty.alpha``)
+    are never averaged together unless the caller puts them on an axis (``exclude``).
+    A column that moves with the ones before it (a problem's own parameters with the
+    problem, a ``zip`` group) splits nothing further and is left out, so labels stay short;
+    ``first`` names columns to consider before the others (e.g. ``("learner",)`` to label
+    by learner rather than by the problem zipped with it).
+    """
+    import pandas as pd
+
+    params = parameter_columns(df)
+    candidates = [c for c in first if c in params and c not in exclude] + \
+        [c for c in params if c not in exclude and c not in first]
+    text = dict(zip(candidates, group_keys(df, candidates)))
+    kept, n_groups = [], 1
+    for c in candidates:
+        n = len(pd.DataFrame({k: text[k] for k in kept + [c]}).drop_duplicates())
+        if n > n_groups:
+            kept.append(c)
+            n_groups = n
+    return kept
+
+
+def group_keys(df, columns) -> list:
+    """``df[columns]`` as text Series, one per column, for ``df.groupby(group_keys(df, cols))``:
+    nulls become ``"None"``/``"nan"`` groups instead of being dropped, list values group by
+    their text."""
+    return [df[c].map(lambda v: str(_hashable(v))).astype(object) for c in columns]
+
+
+def _row_tasks(df, registry: Registry):
+    """The problem's task of every row (``None`` where the problem is not installed)."""
+    import pandas as pd
+
+    tasks = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if "problem" not in df:
+        return tasks
+    for name in df["problem"].dropna().unique():
+        rows = df["problem"] == name
+        try:
+            cls = registry.get("problem", name)
+        except Exception:  # a problem not installed here: its task is unknown
+            continue
+        column = f"problem.{cls.task_param}" if cls.task_param else None
+        if column and column in df:
+            tasks[rows] = df.loc[rows, column].map(lambda v: cls.task_for({cls.task_param: v}))
+        else:
+            tasks[rows] = cls.task_for({})
+    return tasks
+
+
+def _each_configuration(df, columns, registry: Registry, decide):
+    """Boolean Series: ``decide(where)`` for every row, where ``where`` maps each of
+    ``columns`` (and ``"task"``) to the row's value; computed once per distinct configuration."""
+    import pandas as pd
+
+    cols = {k: df[k] if k in df else pd.Series([None] * len(df), index=df.index, dtype=object)
+            for k in columns if k != "task"}
+    cols["task"] = _row_tasks(df, registry)
+    frame = pd.DataFrame(cols, index=df.index)
+    if not len(frame):
+        return pd.Series(True, index=df.index, dtype=bool)
+    keys = group_keys(frame, list(frame.columns))
+    first = frame.groupby(keys, sort=False).head(1)
+    answer = {}
+    for i, row in zip(first.index, first.to_dict("records")):
+        where = {k: (None if _is_null(v) else v) for k, v in row.items()}
+        answer[tuple(k[i] for k in keys)] = bool(decide(where))
+    return pd.Series([answer[t] for t in zip(*keys)], index=df.index, dtype=bool)
+
+
+def _is_null(value) -> bool:
+    """A missing scalar (None, NaN, NA); list values (``problem.h_diag``) are never null here."""
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    return False
+
+
+def rows_where(df, conditions, registry: Registry | None = None):
+    """Boolean Series: the rows of ``df`` where ``conditions`` hold.
+
+    ``conditions`` has the form of ``Metric.holds_for`` values (see
+    :func:`regsim.components.conditions_hold`): slot keys read the plugin-name
+    columns, ``<slot>.<param>`` keys the parameter columns, ``"task"`` the task
+    of each row's problem (from the installed problem plugin).
+    """
+    import pandas as pd
+
+    from .components import _alternatives, conditions_hold
+
+    if conditions is None:
+        return pd.Series(True, index=df.index, dtype=bool)
+    keys = sorted({k for alt in _alternatives(conditions) for k in alt})
+    return _each_configuration(df, keys, registry or get_registry(),
+                               lambda where: conditions_hold(conditions, where))
+
+
+def theory_metric(column: str, registry: Registry | None = None):
+    """The installed metric class that writes ``column``, or ``None``."""
+    registry = registry or get_registry()
+    for name in registry.names("metric"):
+        cls = registry.get("metric", name)
+        if column in cls.columns:
+            return cls
+    return None
+
+
+def theory_conditions(column: str, registry: Registry | None = None):
+    """The conditions the installed metric writing ``column`` declares for it
+    (``Metric.holds_for``), or ``None`` when it declares none or none writes it."""
+    cls = theory_metric(column, registry)
+    return None if cls is None else cls.holds_for.get(column)
+
+
+def theory_rows(df, column: str, registry: Registry | None = None):
+    """Boolean Series: rows with a value in theory ``column`` *and* where the metric that
+    writes it says it holds (``Metric.holds``: its ``holds_for``, or its own override).
+    The runner stores the column only there; the second test keeps results written
+    before a declaration existed from being drawn or stated."""
+    import pandas as pd
+
+    from .components import Metric
+
+    if column not in df:
+        return pd.Series(False, index=df.index, dtype=bool)
+    registry = registry or get_registry()
+    cls = theory_metric(column, registry)
+    filled = df[column].notna()
+    if cls is None or (column not in cls.holds_for
+                       and getattr(cls.holds, "__func__", None) is Metric.holds.__func__):
+        return filled
+    return filled & _each_configuration(df, parameter_columns(df), registry,
+                                        lambda where: cls.holds(column, where))
+
+
+def plot_rows(plot, df, registry: Registry | None = None):
+    """The rows of ``df`` a figure may draw: where the conditions of its ``theory_columns``
+    (their metrics' ``holds_for``) and its own ``holds_for`` hold."""
+    columns = tuple(getattr(plot, "theory_columns", ()) or ())
+    own = getattr(plot, "holds_for", None)
+    if not columns and own is None:
+        return df
+    mask = rows_where(df, own, registry)
+    for column in columns:
+        if column in df:
+            mask &= theory_rows(df, column, registry)
+    return df[mask]
 
 
 def _hashable(value):
@@ -383,13 +548,14 @@ def write_report(results: str | Path, out_dir: str | Path | None = None,
     for name in _ordered_plots(registry):
         plot = registry.get("plot", name)()
         try:
-            reason = _skip_reason(plot, df)
+            rows = plot_rows(plot, df, registry)  # only where the figure's theory holds
+            reason = _skip_reason(plot, rows)
             if reason is None:
                 with projector_style():
                     if hasattr(plot, "figure"):
-                        paths = [save_figure(plot.figure(df), out, name)]
+                        paths = [save_figure(plot.figure(rows), out, name)]
                     else:  # a third-party plot that writes its own files
-                        paths = [Path(p) for p in plot.draw(df, out)]
+                        paths = [Path(p) for p in plot.draw(rows, out)]
         except Exception as exc:  # one broken figure never takes the page down
             reason = f"failed: {type(exc).__name__}: {exc}"
         if reason is not None:
@@ -405,12 +571,12 @@ def write_report(results: str | Path, out_dir: str | Path | None = None,
     if len(sweeps) > 1:  # a whole store: each sweep's claims, named
         found = []
         for name in sweeps:
-            for claim in build_claims(df[df["sweep"] == name]):
+            for claim in build_claims(df[df["sweep"] == name], registry):
                 claim.text = f"{name}: {claim.text}"
                 found.append(claim)
         found.sort(key=lambda c: ORDER.index(c.topic) if c.topic in ORDER else len(ORDER))
     else:
-        found = build_claims(df)
+        found = build_claims(df, registry)
     title = ", ".join(sweeps) or "regsim results"
     root = select_runs(results, run)
     manifests = [m for r in root for m in _manifests(df, r)]

@@ -26,7 +26,7 @@ from .registry import Registry, get_registry
 from .spec import SLOTS, Cell
 
 __all__ = ["run_cells", "group_cells", "rngs_for", "Outcome", "STATUSES", "DONE_STATUSES",
-           "CellTimeout", "time_budget"]
+           "CellTimeout", "time_budget", "theory_where"]
 
 STATUSES = ("ok", "error", "diverged", "not_converged")
 #: Statuses that are final: a resumed sweep skips these cells. ``error`` (which
@@ -222,11 +222,14 @@ def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
         status[i], message[i] = "diverged", "non-finite test predictions"
 
     columns: dict[str, Any] = {}
+    holds: dict[str, list[bool]] = {}  # theory columns: does each cell meet the declaration?
+    wheres = [theory_where(cell, data.task) for cell in group]
     for name in cell0.metrics:
         metric = registry.get("metric", name)()
         out = metric.compute(ev)
         for col in metric.columns:
             columns[col] = out.get(col)
+            holds[col] = [metric.holds(col, where) for where in wheres]
     columns.update(fit.columns)
 
     wall = (time.perf_counter() - start) / len(group)
@@ -237,6 +240,8 @@ def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
         fit_ok = status[i] in _FIT_COLUMN_STATUSES
         for col, values in columns.items():
             keep = ok or (fit_ok and col in fit.columns)
+            if col in holds and not holds[col][i]:  # its theory does not hold in this cell
+                keep = False
             row[col] = _cell_value(values, i) if keep else None
         row.update(status=status[i], error=message[i], wall_s=wall)
         rows.append(row)
@@ -260,6 +265,15 @@ def _cell_value(values: Any, i: int) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return None
     return v
+
+
+def theory_where(cell: Cell, task: str | None) -> dict[str, Any]:
+    """What a theory's declared conditions are checked against for ``cell``:
+    slot -> plugin name (``None`` for an empty slot), ``"<slot>.<param>"`` ->
+    value, and ``"task"`` (see :func:`regsim.components.conditions_hold`)."""
+    where = {k: v for k, v in _identity(cell).items() if k not in ("cell_id", "group_id", "seed")}
+    where["task"] = task
+    return where
 
 
 def _identity(cell: Cell) -> dict[str, Any]:

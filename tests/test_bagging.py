@@ -60,6 +60,12 @@ def test_decomposition_identity_in_every_cell():
     # k = 1: no pairs, c undefined, theory = v = the single member's error
     k1 = df[df["ensembler.k"] == 1]
     assert k1["bagging_c"].isna().all()
+    # the theory column is stated where it predicts the strategy's error (issue 14 §4)
+    stated = df["bagging_theory"].notna()
+    holds = (df["inference"] == "arithmetic_mean") | (
+        (df["inference"] == "geometric_mean") & (df["problem"] == "friedman1"))
+    assert stated.tolist() == holds.tolist()
+    k1 = k1[k1["bagging_theory"].notna()]
     np.testing.assert_allclose(k1["bagging_theory"], k1["bagging_v"], rtol=1e-12)
     # under the arithmetic mean the strategy's error is the decomposed one
     am = df[df["inference"] == "arithmetic_mean"]
