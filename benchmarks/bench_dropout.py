@@ -5,7 +5,7 @@ Problem: softmax regression with d = 16 droppable inputs (drop probability
 weights and biases (standard normal) and standard-normal inputs; the exact
 arithmetic mean Σ_μ p(μ) softmax(z_μ(x)) runs over all 2^16 = 65536 masks.
 
-* ours: :func:`regsim.plugins.dropout_exact.exact_means` (the logits split into
+* ours: :func:`regsim.plugins.dropout.exact.exact_means` (the logits split into
   two halves of 8 units, exp z = exp z_A · exp z_B, every pair's softmax
   normaliser from one batched matrix product per block of points).
 * peer: the straightforward vectorised enumeration: blocks of 1024 masks,
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from regsim.plugins.dropout_exact import all_masks, exact_means, mask_probabilities
+from regsim.plugins.dropout.exact import all_masks, exact_means, mask_probabilities
 from timing import best_time
 
 D, C, N = 16, 10, 1000

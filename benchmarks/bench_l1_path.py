@@ -26,7 +26,7 @@ import time
 import numpy as np
 from sklearn.linear_model import lasso_path
 
-from regsim.plugins.l1_path import lasso_path_gram
+from regsim.plugins.norm_penalties.l1_path import lasso_path_gram
 
 TARGET = 1e-8  # relative objective error required at every alpha
 SKLEARN_TOLS = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 1e-14)

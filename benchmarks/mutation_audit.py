@@ -20,7 +20,7 @@ mutmut and cosmic-ray assume the import path is the source path, which the
 ``package-dir`` mapping breaks. Example::
 
     python benchmarks/mutation_audit.py --rev HEAD \\
-        --target plugins/metrics.py --tests tests/test_metric_oracles.py
+        --target plugins/norm_penalties/metrics.py --tests tests/test_metric_oracles.py
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def test_none_penalty_runs_with_the_generic_learners():
 def test_friedman_targets_match_sklearn(name):
     """Noise-free targets equal sklearn.datasets.make_friedman* on sklearn's own inputs."""
     import sklearn.datasets
-    from regsim.plugins import friedman
+    from regsim.plugins.datasets import friedman
 
     make = getattr(sklearn.datasets, f"make_{name}")
     X, y = make(n_samples=300, noise=0.0, random_state=1)
@@ -62,7 +62,7 @@ def test_friedman_default_noise_gives_three_to_one_signal_to_noise():
     for name in ("friedman2", "friedman3"):
         problem = _get("problem", name)(n_train=20000, n_test=1)
         data = problem.generate(np.random.default_rng(0))
-        from regsim.plugins import friedman
+        from regsim.plugins.datasets import friedman
         signal = getattr(friedman, name)(data.X_train).std()
         assert 2.7 < signal / problem.noise < 3.3, (name, signal)
 

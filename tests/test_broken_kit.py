@@ -50,9 +50,9 @@ def test_scad_rule_wrong_for_large_steps_is_caught(monkeypatch):
     step = float(msg.split("step=")[1].split(")")[0])
     assert step >= 2.7  # right below a − 1 = 2.7, wrong above
     # the same rule is right at small steps: restricted to them, nothing fails
-    import regsim.testing as kit
+    import regsim.testing.penalty as penalty_checks
 
-    monkeypatch.setattr(kit, "PROX_STEPS", PROX_STEPS[PROX_STEPS < 2.7])
+    monkeypatch.setattr(penalty_checks, "PROX_STEPS", PROX_STEPS[PROX_STEPS < 2.7])
     assert "penalty_prox_optimality" not in failed(bp.ScadSmallStepRule)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import regsim
-from regsim.plugins.dropout_exact import exact_means
+from regsim.plugins.dropout.exact import exact_means
 
 
 def _softmax(z):
@@ -185,7 +185,7 @@ def test_one_dropout_training_step_equals_a_hand_computed_step(drop_input, drop_
     from the generator in train_networks' documented order (initial network,
     permutation, then one mask per layer input), kept units scaled by 1/keep in the
     forward and the backward pass, the mean cross-entropy's gradient. To 1e-12."""
-    from regsim.plugins.networks import Network
+    from regsim.plugins.dropout.networks import Network
 
     reg = regsim.get_registry()
     data = reg.get("problem", "softmax_classification")(

@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 
 import regsim
 from dropout_oracle import brute_force
-from regsim.plugins.dropout import DropoutEnsemble
-from regsim.plugins.dropout_exact import exact_means
-from regsim.plugins.networks import Network
+from regsim.plugins.dropout.ensembler import DropoutEnsemble
+from regsim.plugins.dropout.exact import exact_means
+from regsim.plugins.dropout.networks import Network
 
 DROPS = [0.0, 1e-6, 0.2, 0.5, 0.9, 0.999]
 #: (learner, layer sizes, which layers' inputs are masked)

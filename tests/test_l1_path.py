@@ -1,4 +1,4 @@
-"""Tests of the exact Lasso path solver ``regsim.plugins.l1_path``.
+"""Tests of the exact Lasso path solver ``regsim.plugins.norm_penalties.l1_path``.
 
 Oracles: closed-form soft thresholding for an orthogonal design, and
 scikit-learn's ``lasso_path`` run to ``tol=1e-12`` for correlated designs
@@ -9,7 +9,7 @@ scikit-learn's ``lasso_path`` run to ``tol=1e-12`` for correlated designs
 import numpy as np
 import pytest
 
-from regsim.plugins import l1_path
+from regsim.plugins.norm_penalties import l1_path
 
 lasso_path_gram = l1_path.lasso_path_gram
 lasso_duality_gap = l1_path.lasso_duality_gap

@@ -20,9 +20,9 @@ import regsim
 from dropout_oracle import brute_force
 from oracles import least_squares_model
 from regsim import Dataset, Evaluation, Fit
-from regsim.plugins.bagging_metrics import error_moments
-from regsim.plugins.dropout import DropoutEnsemble
-from regsim.plugins.networks import Network
+from regsim.plugins.bagging.metrics import error_moments
+from regsim.plugins.dropout.ensembler import DropoutEnsemble
+from regsim.plugins.dropout.networks import Network
 
 TOL = 1e-12
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import regsim
-from regsim.plugins.networks import Network, cross_entropy_grad, unique_columns
+from regsim.plugins.dropout.networks import Network, cross_entropy_grad, unique_columns
 
 
 def _objective_and_grads(net, X, y, masks, keep, penalty):

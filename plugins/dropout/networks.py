@@ -10,7 +10,7 @@ Training minimises, per column, the mean cross-entropy of a mini-batch plus
 unpenalised, as intercepts elsewhere in regsim) and Ω is any regsim penalty;
 its ``grad`` is called once per step on the ``(P, m)`` matrix of weights.
 
-Dropout convention (used by :mod:`regsim.plugins.dropout`): masks are given as
+Dropout convention (used by :mod:`regsim.plugins.dropout.ensembler`): masks are given as
 ``drop`` probabilities (PyTorch's ``p``); a kept unit is multiplied by
 ``1/keep`` (inverted dropout), so the unmasked network *is* the weight-scaling
 network and the sub-network of mask μ computes from ``μ ⊙ h / keep``.
@@ -26,7 +26,7 @@ import numpy as np
 import regsim
 from regsim import Dataset, Fit, Learner, Param, Penalty, SpecError
 
-from .blas_threads import one_blas_thread
+from ..blas_threads import one_blas_thread
 
 __all__ = ["Network", "NetworkFit", "softmax", "log_softmax", "train_networks", "unique_columns"]
 

@@ -203,7 +203,7 @@ class CsvProblem(Problem):
         p = Path(path)
         if p.is_file():
             return p
-        shipped = Path(__file__).resolve().parents[1] / "data" / path
+        shipped = Path(__file__).resolve().parents[2] / "data" / path
         if not p.is_absolute() and shipped.is_file():
             return shipped
         if p.exists():

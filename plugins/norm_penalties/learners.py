@@ -427,7 +427,7 @@ class LassoPath(_LeastSquaresLoss):
     piecewise-linear path from α_max down through every requested α (α = 0 is
     least squares, minimum-norm when H is singular) and reports the duality
     gap per α relative to F(0) = ‖yc‖²/2n in ``duality_gap`` and
-    ``optimality`` (see :func:`~regsim.plugins.l1_path.lasso_duality_gap`):
+    ``optimality`` (see :func:`~regsim.plugins.norm_penalties.l1_path.lasso_duality_gap`):
     ``ok`` when it is at most ``tol``, else ``not_converged``.
     """
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blas_threads import one_blas_thread
+from ..blas_threads import one_blas_thread
 
 __all__ = ["all_masks", "mask_probabilities", "mask_log_probabilities", "droppable_units",
            "exact_means",

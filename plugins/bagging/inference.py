@@ -1,7 +1,7 @@
 """Inference strategies for bagged ensembles: arithmetic mean, geometric mean, majority vote.
 
 Each combines, for column ``j`` of a group, the first ``k[j]`` members of a
-:class:`~regsim.plugins.bagging.BaggedEnsemble`. Prefixes come from one
+:class:`~regsim.plugins.bagging.ensembler.BaggedEnsemble`. Prefixes come from one
 cumulative sum over the member axis, so every ``k = 1..k_max`` of a path
 costs about as much as ``k_max`` alone.
 

@@ -13,7 +13,7 @@ import numpy as np
 import regsim
 from regsim import Metric
 
-from .dropout import DropoutEnsemble, TooManyUnits, exact_ensemble
+from .ensembler import DropoutEnsemble, TooManyUnits, exact_ensemble
 
 _EPS = 1e-300  # keeps log(0) finite in KL terms whose reference probability is 0
 

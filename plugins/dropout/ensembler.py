@@ -24,7 +24,7 @@ Strategies
     order, so a smaller ``n_masks`` uses a prefix of a larger one's masks.
 ``exact_arithmetic``, ``exact_geometric``
     Every mask of the droppable units weighted by p(μ)
-    (:mod:`regsim.plugins.dropout_exact`); at most ``max_units`` droppable
+    (:mod:`regsim.plugins.dropout.exact`); at most ``max_units`` droppable
     units (default 20), else the cell fails with an error saying so.
 """
 
@@ -37,8 +37,8 @@ import numpy as np
 import regsim
 from regsim import Ensemble, Ensembler, InferenceStrategy, Param
 
-from .blas_threads import one_blas_thread
-from .dropout_exact import TooManyUnits, exact_means
+from ..blas_threads import one_blas_thread
+from .exact import TooManyUnits, exact_means
 from .networks import Network, softmax, training_columns
 
 __all__ = ["DropoutEnsemble", "Dropout", "WeightScaling", "MCArithmetic", "MCGeometric",
