@@ -602,11 +602,22 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else '(no message)'}"
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a damaged part skipped, say) as one line each; ``--debug`` keeps Python's form."""
+    text = str(message).strip().splitlines()
+    print(f"regsim: warning: {text[0] if text else category.__name__}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
     _use_plugins_dirs(args.plugins_dir)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores Python's own display afterwards
+            if not args.debug:
+                warnings.showwarning = _one_line_warning
+            return args.func(args)
     except BrokenPipeError:  # `regsim validate spec.yaml | head`: not an error
         import os
 

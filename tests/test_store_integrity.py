@@ -177,8 +177,12 @@ def test_damaged_parts_are_named_skipped_by_readers_moved_aside_and_rerun(prefec
     with pytest.warns(UserWarning, match="skipped 4 damaged part"):
         df = read_results(run_dir)
     assert len(df) == 4 and len(df.attrs["damaged_parts"]) == 4
-    assert regsim_cli(["show", str(run_dir)]) == 0  # names them instead of a traceback
     capsys.readouterr()
+    assert regsim_cli(["show", str(run_dir)]) == 0  # names them instead of a traceback
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if "damaged" in x]
+    assert line.startswith("regsim: warning: skipped 4 damaged part(s)")
+    assert "UserWarning" not in err and "Traceback" not in err
 
     again = regsim.run_sweep(spec, out=tmp_path, chunk_size=2, progress=False)
     assert again["run_dir"] == first["run_dir"] and again["n_run"] == 8
