@@ -131,10 +131,30 @@ def describe_component(kind: str, cls: type, plugin=None) -> dict:
         from .components import Penalty
 
         out["theory"] = getattr(cls, "theory", None) is not getattr(Penalty, "theory")
+    holds = getattr(cls, "holds_for", None) if kind == "metric" else None
+    if holds:
+        out["holds_for"] = {str(col): conditions_text(c) for col, c in dict(holds).items()}
     skip = getattr(cls, "kit_skip", None)
     if skip:
         out["kit_skip"] = {str(k): str(v) for k, v in dict(skip).items()}
     return out
+
+
+def conditions_text(conditions: Any) -> str:
+    """A metric's ``holds_for`` conditions in words: ``inference in (arithmetic_mean) or ...``.
+
+    ``conditions`` is one mapping (every key must match) or a sequence of them
+    (any one is enough), each key a slot, ``<slot>.<param>`` or ``task``.
+    """
+    alternatives = [conditions] if isinstance(conditions, dict) else list(conditions)
+    words = []
+    for alt in alternatives:
+        parts = []
+        for key, values in alt.items():
+            values = values if isinstance(values, (list, tuple, set)) else (values,)
+            parts.append(f"{key} in ({', '.join('none' if v is None else str(v) for v in values)})")
+        words.append(" and ".join(parts) or "always")
+    return " or ".join(words)
 
 
 def _default_text(p: dict) -> str:
@@ -188,6 +208,8 @@ def component_text(info: dict, *, full_doc: bool = False, indent: str = "") -> s
             lines.append(f"{sub}parameters: (none)")
     if info.get("columns"):
         lines.append(f"{sub}columns: " + ", ".join(f"{c} ({t})" for c, t in info["columns"].items()))
+    for column, where in info.get("holds_for", {}).items():
+        lines.append(f"{sub}theory column {column} holds where {where} (null elsewhere)")
     for check, why in info.get("kit_skip", {}).items():
         lines.append(f"{sub}kit_skip {check}: {why}")
     if full_doc and info["doc"]:
@@ -264,6 +286,8 @@ def _md_component(info: dict) -> list[str]:
         lines += ["| result column | type |", "|---|---|"]
         lines += [f"| `{c}` | {t} |" for c, t in info["columns"].items()]
         lines.append("")
+    for column, where in info.get("holds_for", {}).items():
+        lines += [f"Theory column `{column}` is filled only where {where}; null elsewhere.", ""]
     for check, why in info.get("kit_skip", {}).items():
         lines += [f"Exempt from kit check `{check}`: {why}", ""]
     return lines
