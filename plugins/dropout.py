@@ -10,7 +10,10 @@ Conventions
   weight-scaling rule (the full network with weights multiplied by the keep
   probability, relative to the sub-networks' effective weights ``W/keep``) is
   the trained network run without masks.
-* Every strategy returns class probabilities ``(n, m, C)``.
+* Every strategy returns class probabilities ``(n, m, C)``; on regression
+  problems (identity-output networks) ``weight_scaling`` and ``mc_arithmetic``
+  return predictions ``(n, m)`` (the mean of the sub-networks' outputs), the
+  geometric and exact strategies are classification-only.
 
 Strategies
 ----------
@@ -79,13 +82,15 @@ class Dropout(Ensembler):
     A fresh mask per example per mini-batch step, drawn from the cell's
     ensembler generator (so the ensemble is deterministic under the cell seed);
     inverted dropout (kept units scaled by 1/keep). Works with learners that
-    train networks (``softmax_regression``, ``mlp``); ``drop_hidden`` has no
-    effect on softmax regression, which has no hidden units.
+    train networks (``softmax_regression``, ``linear_network``, ``mlp``);
+    ``drop_hidden`` has no effect on networks with no hidden layer. On a
+    linear network (regression) dropout on the inputs is, in expectation over
+    masks, an adaptive L2 penalty (metric ``dropout_l2``).
     """
 
     name = "dropout"
     produces = "dropout"
-    tasks = ("classification",)
+    tasks = ("classification", "regression")
     params = {
         "drop_input": Param(float, default=0.2, ge=0, lt=1,
                             doc="DROP probability of each input unit (keep = 1 - drop_input)"),
@@ -98,7 +103,8 @@ class Dropout(Ensembler):
     @classmethod
     def accepts_learner(cls, learner):
         if not hasattr(learner, "train") or not hasattr(learner, "sizes"):
-            return "dropout needs a learner that trains a network (softmax_regression, mlp)"
+            return ("dropout needs a learner that trains a network "
+                    "(softmax_regression, linear_network, mlp)")
         return None
 
     def fit(self, data, learner, penalty, rng):
@@ -133,6 +139,7 @@ class WeightScaling(_DropoutStrategy):
     dropout in training: the trained network, no masks)."""
 
     name = "weight_scaling"
+    tasks = ("classification", "regression")
     params = {}
 
     def combine(self, ensemble, X):
@@ -157,7 +164,7 @@ class _MonteCarlo(_DropoutStrategy):
                 with one_blas_thread():
                     done[key] = self.sample_mean(ensemble, int(j), X, int(n_masks))
             if out is None:
-                out = np.empty((X.shape[0], ensemble.m, done[key].shape[1]))
+                out = np.empty((X.shape[0], ensemble.m) + done[key].shape[1:])
             out[:, i] = done[key]
         return out
 
@@ -176,7 +183,10 @@ class _MonteCarlo(_DropoutStrategy):
             masks = [(gens[l].random((b, n, sizes[l])) >= ensemble.drop[l]).astype(float)
                      if ensemble.drop[l] > 0 else None for l in range(L)]
             Z = _masked_logits(net, X, masks, ensemble.keep, b)  # (b, n, C)
-            total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
+            if net.output == "identity":
+                total = total + Z[:, :, 0].sum(axis=0)
+            else:
+                total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
         mean = total / n_masks
         return softmax(mean) if self.geometric else mean
 
@@ -201,9 +211,11 @@ def _masked_logits(net: Network, X, masks, keep, b: int):
 
 
 class MCArithmetic(_MonteCarlo):
-    """Monte Carlo arithmetic mean: (1/m) Σ p(y|x, μ_i) over ``n_masks`` sampled masks."""
+    """Monte Carlo arithmetic mean: (1/m) Σ p(y|x, μ_i) over ``n_masks`` sampled masks
+    (regression: the mean of the sub-networks' outputs)."""
 
     name = "mc_arithmetic"
+    tasks = ("classification", "regression")
     geometric = False
 
 
@@ -242,12 +254,20 @@ class _Exact(_DropoutStrategy):
     def check_cell(cls, components):
         """Refuse at validation when the droppable units are known and too many.
 
-        Known when the problem declares ``n_features`` (synthetic problems); a
+        Known when the problem has an ``n_features`` parameter (synthetic problems)
+        or a ``fixed_n_features`` class attribute (``digits``); a
         ``csv`` problem's width is only known once loaded, and the cell then
         fails with the same message before enumerating anything.
         """
         problem, learner = components["problem"], components["learner"]
         ens, inference = components["ensembler"] or {}, components["inference"]
+        if "n_features" not in problem:  # a problem of fixed width may say it (digits: 64)
+            try:
+                width = getattr(regsim.get_registry().get("problem", problem["plugin"]),
+                                "fixed_n_features", None)
+            except regsim.RegistryError:  # a problem of another registry: known at run time
+                width = None
+            problem = problem if width is None else {**problem, "n_features": width}
         if "n_features" not in problem or "drop_input" not in ens:
             return None
         hidden = [int(h) for h in learner.get("hidden", [])]
