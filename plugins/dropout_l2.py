@@ -100,16 +100,15 @@ class DropoutL2(Metric):
             return {}
         alphas = np.broadcast_to(np.asarray(strength, dtype=float), (ev.m,))
         X, y = ev.data.X_train, np.asarray(ev.data.y_train, dtype=float)
-        drop = ens.drop[0]
         W = ens.network.weights[0][:, :, 0][ens.index]  # (m, d)
         theory, equal = {}, {}
         out = {k: [] for k in self.columns}
         for i in range(ev.m):
-            a = float(alphas[i])
-            if a not in theory:
-                theory[a] = marginalised_dropout_weights(X, y, drop, a)
-                equal[a] = equal_strength_l2_weights(X, y, drop, a)
-            w_th, w_eq = theory[a], equal[a]
+            a, drop = float(alphas[i]), ens.drop_of(int(ens.index[i]))[0]
+            if (a, drop) not in theory:
+                theory[a, drop] = marginalised_dropout_weights(X, y, drop, a)
+                equal[a, drop] = equal_strength_l2_weights(X, y, drop, a)
+            w_th, w_eq = theory[a, drop], equal[a, drop]
             out["keep_input"].append(1.0 - drop)
             out["w_dropout"].append(W[i])
             out["w_dropout_theory"].append(w_th)

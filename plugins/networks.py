@@ -170,14 +170,18 @@ def unique_columns(penalty: Penalty, extra: np.ndarray | None = None
 
     Cells of a group that differ only in, say, an inference parameter share a
     penalty column; training it once and sharing the network saves the work.
-    ``extra`` (``(m,)``, e.g. the input-noise σ per cell) is part of what makes
-    a column distinct (see :func:`first_cells` for its distinct values).
+    ``extra`` (``(m,)`` or ``(m, k)``: e.g. the input-noise σ and the drop
+    probabilities per cell) is part of what makes a column distinct (see
+    :func:`first_cells` for its distinct values).
     """
-    m = max(penalty.batch_size, 1 if extra is None else np.size(extra))
+    if extra is not None:
+        extra = np.asarray(extra, dtype=float)
+        extra = extra.reshape(len(extra), -1) if extra.ndim else extra.reshape(1, 1)
+    m = max(penalty.batch_size, 1 if extra is None else len(extra))
     path = [k for k, p in penalty.params.items() if p.path]
-    extra = np.zeros(m) if extra is None else np.broadcast_to(np.asarray(extra, float), (m,))
+    extra = np.zeros((m, 0)) if extra is None else np.broadcast_to(extra, (m, extra.shape[1]))
     keys = [tuple(np.broadcast_to(np.asarray(penalty.values[k]), (m,))[i].item() for k in path)
-            + (float(extra[i]),) for i in range(m)]
+            + tuple(extra[i].tolist()) for i in range(m)]
     firsts, index = {}, np.empty(m, dtype=int)
     for i, key in enumerate(keys):
         index[i] = firsts.setdefault(key, len(firsts))
@@ -219,8 +223,12 @@ def train_networks(data: Dataset, sizes: list[int], penalty: Penalty, rng: np.ra
 
     The mini-batch order and the dropout masks (a fresh Bernoulli mask per
     example per step, one per layer input, with ``drop[l]`` the DROP probability
-    of layer ``l``'s inputs) are drawn from ``rng`` independently of the number
-    of columns, so every column sees the same ones. ``max_norm`` caps the
+    of layer ``l``'s inputs, a scalar or one per column) are drawn from ``rng``
+    independently of the number of columns: one uniform number per example and
+    unit, compared with each column's drop probability. A column therefore
+    trains exactly as it would alone provided every column of the batch masks
+    the same layers (``drop[l] > 0`` for all columns or for none), which
+    :class:`regsim.plugins.dropout.Dropout` arranges. ``max_norm`` caps the
     L2 norm of each unit's incoming weight vector after every step
     (Srivastava et al. 2014). A column whose loss goes non-finite stops and is
     reported ``diverged``.
@@ -229,10 +237,13 @@ def train_networks(data: Dataset, sizes: list[int], penalty: Penalty, rng: np.ra
     X = data.X_train
     y = np.asarray(data.y_train, dtype=float if regression else int)
     n = len(y)
-    m = max(penalty.batch_size, np.size(input_noise))
     L = len(sizes) - 1
     drop = list(drop) if drop is not None else [0.0] * L
-    keep = [1.0 - p for p in drop]
+    m = max([penalty.batch_size, np.size(input_noise)] + [np.size(p) for p in drop])
+    drop = [np.broadcast_to(np.asarray(p, dtype=float), (m,)) for p in drop]
+    masked = [bool(np.any(p > 0)) for p in drop]
+    # per column, shaped to scale an (m, b, d_l) layer input
+    keep = [(1.0 - p)[:, None, None] for p in drop]
     sigma = np.broadcast_to(np.asarray(input_noise, dtype=float), (m,))
     noisy = bool(np.any(sigma > 0))
     noise_rng = np.random.Generator(rng.bit_generator.jumped()) if noisy else None
@@ -251,8 +262,10 @@ def train_networks(data: Dataset, sizes: list[int], penalty: Penalty, rng: np.ra
         total = np.zeros(m)
         for lo in range(0, n, minibatch_size):
             idx = order[lo:lo + minibatch_size]
-            masks = [(rng.random((len(idx), sizes[l])) >= drop[l]).astype(float)
-                     if drop[l] > 0 else None for l in range(L)]
+            # one uniform draw per example and unit, shared by the columns, each with its
+            # own drop probability: a column sees the mask it would see trained alone
+            masks = [(rng.random((len(idx), sizes[l]))[None] >= drop[l][:, None, None]
+                      ).astype(float) if masked[l] else None for l in range(L)]
             Xb = X[idx]
             if noisy:
                 Xb = Xb + sigma[:, None, None] * noise_rng.standard_normal(Xb.shape)
@@ -349,17 +362,26 @@ class _NetworkLearner(Learner):
 
     def train(self, data: Dataset, penalty: Penalty, rng: np.random.Generator,
               drop: list[float] | None = None) -> tuple[TrainingResult, np.ndarray]:
-        """Train one network per distinct penalty column; returns it and the cell -> column map."""
-        # the group's size: the penalty's path, or the noise path (e.g. with penalty none)
+        """Train one network per distinct column; returns them and the cell -> column map.
+
+        ``drop[l]`` is the DROP probability of layer ``l``'s inputs, a scalar or
+        one per cell. Cells are distinct by their penalty path values, input
+        noise σ and drop probabilities; the group's size is the longest of those.
+        """
+        sizes = self.sizes(data)
+        drop = list(drop) if drop is not None else [0.0] * (len(sizes) - 1)
         sigma = np.asarray(self.input_noise, dtype=float)
-        sigma = np.broadcast_to(sigma, (max(penalty.batch_size, sigma.size),))
-        distinct, index = unique_columns(penalty, sigma)
+        m = max([penalty.batch_size, sigma.size] + [np.size(p) for p in drop])
+        per_cell = np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (m,))
+                                    for v in (sigma, *drop)])  # (m, 1 + L)
+        distinct, index = unique_columns(penalty, per_cell)
+        firsts = per_cell[first_cells(index)]
         with one_blas_thread():  # mini-batch products are small
             result = train_networks(
-                data, self.sizes(data), distinct, rng, n_epochs=self.n_epochs,
+                data, sizes, distinct, rng, n_epochs=self.n_epochs,
                 minibatch_size=self.minibatch_size, lr=self.lr, optimizer=self.optimizer,
-                momentum=self.momentum, max_norm=self.max_norm, drop=drop,
-                input_noise=sigma[first_cells(index)])
+                momentum=self.momentum, max_norm=self.max_norm,
+                drop=[firsts[:, 1 + l] for l in range(len(drop))], input_noise=firsts[:, 0])
         return result, index
 
     def fit(self, data, penalty, rng):
