@@ -34,7 +34,8 @@ from regsim import Metric, Plot
 from .dropout import DropoutEnsemble
 
 __all__ = ["dropout_l2_strengths", "marginalised_dropout_weights", "equal_strength_l2_weights",
-           "DropoutL2", "DropoutAsL2Plot"]
+           "quadratic_dropout_objective", "quadratic_dropout_weights",
+           "DropoutL2", "DropoutQuadratic", "DropoutAsL2Plot"]
 
 
 def dropout_l2_strengths(X: np.ndarray, drop: float) -> np.ndarray:
@@ -124,11 +125,6 @@ def _relative(w, ref):
     return float(np.linalg.norm(w - ref) / norm) if norm > 0 else float(np.linalg.norm(w))
 
 
-@regsim.hookimpl
-def register_metrics(register):
-    register(DropoutL2)
-
-
 class DropoutAsL2Plot(Plot):
     """Dropout-trained linear weights against the adaptive-L2 prediction.
 
@@ -209,6 +205,109 @@ class DropoutAsL2Plot(Plot):
             axes[2].set_axis_off()
         axes[2].set_title("gap as training gets longer")
         return fig
+
+
+
+
+# --- softmax regression: Wager, Wang and Liang (2013)'s quadratic approximation ------------
+
+def _softmax_rows(Z):
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def quadratic_dropout_objective(W: np.ndarray, b: np.ndarray, X: np.ndarray, y: np.ndarray,
+                                drop: float, alpha: float = 0.0):
+    """Mean cross-entropy + (α/2)‖W‖² + Wager et al.'s quadratic dropout penalty, and gradients.
+
+    The penalty is the second-order expansion of the expected loss over inverted
+    input-dropout masks (keep p = 1 − drop) around the unmasked logits:
+    R(W) = ((1 − p)/(2p)) · (1/n) Σᵢ Σⱼ xᵢⱼ² w_jᵀ (diag(pᵢ) − pᵢpᵢᵀ) w_j, with w_j
+    row j of W ``(d, C)`` and pᵢ the model's class probabilities; returns
+    ``(value, dW, db)``.
+    """
+    n = len(y)
+    r = drop / (1.0 - drop)
+    P = _softmax_rows(X @ W + b)
+    S = X * X
+    Q = S @ (W * W)                     # q_ic = Σ_j s_ij W_jc²
+    U = P @ W.T                         # u_ij = Σ_c W_jc p_ic
+    ce = -np.mean(np.log(np.maximum(P[np.arange(n), y], 1e-300)))
+    R = 0.5 * r / n * (np.sum(P * Q) - np.sum(S * U * U))
+    value = ce + 0.5 * alpha * np.sum(W * W) + R
+    D = P.copy()
+    D[np.arange(n), y] -= 1.0
+    D /= n                              # ∂ce/∂z
+    G = Q - 2.0 * (S * U) @ W           # ∂(penalty sum)/∂p_i
+    D += 0.5 * r / n * P * (G - np.sum(P * G, axis=1, keepdims=True))
+    dW = X.T @ D + alpha * W + 0.5 * r / n * (2.0 * W * (S.T @ P) - 2.0 * (S * U).T @ P)
+    return value, dW, D.sum(axis=0)
+
+
+def quadratic_dropout_weights(X: np.ndarray, y: np.ndarray, n_classes: int, drop: float,
+                              alpha: float = 0.0, tol: float = 1e-10) -> np.ndarray:
+    """Minimiser ``W (d, C)`` of :func:`quadratic_dropout_objective` (L-BFGS; the bias is
+    fitted and unpenalised). ``drop = 0`` gives the L2-penalised softmax regression."""
+    from scipy.optimize import minimize
+
+    d = X.shape[1]
+
+    def f(theta):
+        W, b = theta[:d * n_classes].reshape(d, n_classes), theta[d * n_classes:]
+        v, dW, db = quadratic_dropout_objective(W, b, X, y, drop, alpha)
+        return v, np.concatenate([dW.ravel(), db])
+
+    res = minimize(f, np.zeros(d * n_classes + n_classes), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 5000, "gtol": tol, "ftol": 1e-15})
+    return res.x[:d * n_classes].reshape(d, n_classes)
+
+
+class DropoutQuadratic(Metric):
+    """Softmax regression with input dropout against Wager et al. (2013)'s quadratic
+    approximation of the dropout penalty (classification; ``l2`` or ``none`` penalty).
+
+    ``quadratic_theory_gap`` = ‖W − W_quad‖/‖W_quad‖ with W the dropout-trained
+    weights and W_quad the minimiser of :func:`quadratic_dropout_objective` (an
+    approximation: the gap is the result); ``no_dropout_gap`` = ‖W − W₀‖/‖W₀‖ with
+    W₀ the optimum of the same objective without dropout, for scale.
+    """
+
+    name = "dropout_quadratic"
+    tasks = ("classification",)
+    columns = {"quadratic_theory_gap": "float", "no_dropout_gap": "float"}
+
+    def compute(self, ev):
+        ens = ev.ensemble
+        if (not isinstance(ens, DropoutEnsemble) or ev.data.task != "classification"
+                or len(ens.network.weights) != 1):
+            return {}
+        strength = getattr(ev.penalty, "l2_strength", None)
+        if strength is None:
+            return {}
+        alphas = np.broadcast_to(np.asarray(strength, dtype=float), (ev.m,))
+        X, y = ev.data.X_train, np.asarray(ev.data.y_train, dtype=int)
+        C = ens.network.weights[0].shape[2]
+        cache: dict = {}
+        gaps, plain = [], []
+        for i in range(ev.m):
+            j = int(ens.index[i])
+            a, drop = float(alphas[i]), ens.drop_of(j)[0]
+            for key in ((a, drop), (a, 0.0)):
+                if key not in cache:
+                    cache[key] = quadratic_dropout_weights(X, y, C, key[1], key[0])
+            W = ens.network.weights[0][j]
+            # softmax logits are defined up to a per-row constant over classes: compare
+            # weights centred over classes
+            centre = lambda M: M - M.mean(axis=1, keepdims=True)  # noqa: E731
+            gaps.append(_relative(centre(W).ravel(), centre(cache[a, drop]).ravel()))
+            plain.append(_relative(centre(W).ravel(), centre(cache[a, 0.0]).ravel()))
+        return {"quadratic_theory_gap": np.array(gaps), "no_dropout_gap": np.array(plain)}
+
+
+@regsim.hookimpl
+def register_metrics(register):
+    register(DropoutL2)
+    register(DropoutQuadratic)
 
 
 @regsim.hookimpl
