@@ -31,7 +31,8 @@ COLUMNS = ("status", "problem", "problem.design", "learner", "penalty", "ensembl
            "ensembler.drop_input", "ensembler.drop_hidden", "shrinkage_measured",
            "shrinkage_theory", "w", "w_theory", "theory_gap", "ensemble_error",
            "mean_ensemble_error", "bagging_theory", "bagging_c_over_v", "accuracy",
-           "geom_max_abs_dp")
+           "geom_max_abs_dp", "learner.n_epochs", "dropout_l2_gap", "l2_equal_gap",
+           "learner.input_noise", "log_loss")
 
 
 @dataclass
@@ -264,10 +265,87 @@ def _dropout(df) -> list[Claim]:
     return out
 
 
+def _dropout_l2(df) -> list[Claim]:
+    """Dropout as adaptive L2: distance of the dropout-trained linear weights to the
+    marginalised minimiser, at the longest training in the result set."""
+    rows = _ok(df, ensembler="dropout")
+    if not _has(rows, "dropout_l2_gap", "l2_equal_gap", "learner"):
+        return []
+    rows = rows.dropna(subset=["dropout_l2_gap", "l2_equal_gap"])
+    out = []
+    for learner, sub in rows.groupby("learner", sort=True):
+        where = ""
+        if "learner.n_epochs" in sub and sub["learner.n_epochs"].notna().any():
+            longest = sub["learner.n_epochs"].max()
+            sub = sub[sub["learner.n_epochs"] == longest]
+            where = f" after {int(longest)} epochs"
+        med, top = float(sub["dropout_l2_gap"].median()), float(sub["dropout_l2_gap"].max())
+        equal = float(sub["l2_equal_gap"].median())
+        out.append(Claim("dropout", f"{learner}, adaptive L2",
+                         f"dropout as adaptive L2 with {learner}: the dropout-trained weights"
+                         f"{where} are off the marginalised minimiser (H + ((1−p)/p)·diag(S))⁻¹c "
+                         f"by a relative gap of {format_number(med)} (median; max "
+                         f"{format_number(top)} over {len(sub)} cells), against "
+                         f"{format_number(equal)} from plain L2 of the same total strength.",
+                         len(sub), {"median_gap": med, "max_gap": top, "equal_l2_gap": equal}))
+    return out
+
+
+def _mean_ci(values) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
+
+
+def _masking_vs_noise(df) -> list[Claim]:
+    """Hidden-unit masking against Gaussian input noise: the best strength of each
+    (lowest mean test error over seeds), with 95 % intervals, beside no noise."""
+    if not _has(df, "accuracy", "learner.input_noise") or "ensembler" not in df:
+        return []
+    rows = _ok(df)
+    rows = rows[rows["ensembler"].isin(["dropout"]) | rows["ensembler"].isna()]
+    rows = rows.dropna(subset=["accuracy"])
+    zero = lambda col: rows[col].fillna(0.0) if col in rows else 0.0 * rows["accuracy"]  # noqa
+    sigma, d_in, d_hid = zero("learner.input_noise"), zero("ensembler.drop_input"), \
+        zero("ensembler.drop_hidden")
+    schemes = {"noise": (sigma > 0) & (d_in == 0) & (d_hid == 0),
+               "hidden": (d_hid > 0) & (d_in == 0) & (sigma == 0),
+               "none": (sigma == 0) & (d_in == 0) & (d_hid == 0)}
+    strength = {"noise": sigma, "hidden": d_hid}
+    out = []
+    for learner in sorted(rows["learner"].unique()):
+        mine = rows["learner"] == learner
+        if not (schemes["noise"] & mine).any() or not (schemes["hidden"] & mine).any():
+            continue
+        best = {}
+        for scheme in ("hidden", "noise"):
+            sub = rows[schemes[scheme] & mine]
+            err = 1.0 - sub["accuracy"]
+            by = err.groupby(strength[scheme][sub.index]).mean()
+            s = float(by.idxmin())
+            pick = err[strength[scheme][sub.index] == s]
+            best[scheme] = (s, *_mean_ci(pick), len(pick))
+        base = rows[schemes["none"] & mine]
+        b_mean, b_half = _mean_ci(1.0 - base["accuracy"]) if len(base) else (np.nan, np.nan)
+        (hs, hm, hh, hn), (ns, nm, nh, nn) = best["hidden"], best["noise"]
+        verdict = ("lower than" if hm + hh < nm - nh else "higher than" if hm - hh > nm + nh
+                   else "not distinguishable from")
+        out.append(Claim(
+            "dropout", f"{learner}, hidden masking vs input noise",
+            f"hidden-unit masking vs input noise with {learner}: best hidden dropout "
+            f"(drop_hidden {hs:g}) test error {format_number(hm)} ± {format_number(hh)}, "
+            f"{verdict} the best Gaussian input noise (σ {ns:g}) {format_number(nm)} ± "
+            f"{format_number(nh)}; no noise {format_number(b_mean)} ± {format_number(b_half)} "
+            f"(mean ± 95 % interval over {min(hn, nn)} seeds).",
+            hn + nn, {"hidden_error": hm, "hidden_half": hh, "noise_error": nm,
+                      "noise_half": nh, "none_error": b_mean}))
+    return out
+
+
 def claims(df, registry=None) -> list[Claim]:
     """Every claim the result set ``df`` has the columns for, in the seed's order.
 
     A theory is stated only from rows where its declaration holds
     (``Metric.holds_for``, read from ``registry``, the installed plugins by default).
     """
-    return _l2(df, registry) + _l1(df, registry) + _bagging(df, registry) + _dropout(df)
+    return (_l2(df, registry) + _l1(df, registry) + _bagging(df, registry) + _dropout(df)
+            + _dropout_l2(df) + _masking_vs_noise(df))

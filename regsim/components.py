@@ -444,11 +444,14 @@ class Ensemble(Fit):
         ``predict_proba(X)`` gives ``(n, u, C)`` for the ``u`` distinct
         trained networks; ``weights[l]`` ``(u, d_l, d_{l+1})``, ``biases[l]``),
         ``ensemble.index`` (``(m,)``: column ``j`` uses network
-        ``index[j]``), ``ensemble.drop`` (DROP probability of the inputs of
-        each layer; ``ensemble.keep`` is ``1 - drop``), ``ensemble.column(u)``
-        (plain weights and biases of network ``u``) and ``ensemble.mask_seed``
-        (an int seeding Monte Carlo masks). Training used inverted dropout
-        (kept units scaled by ``1/keep``).
+        ``index[j]``), ``ensemble.drop_of(u)`` (DROP probability of the inputs
+        of each layer of network ``u``; drop probabilities are path parameters,
+        so the networks of one ensemble may differ), ``ensemble.drop`` (the
+        same list when every network shares it, else ``None``; ``ensemble.keep``
+        is ``1 - drop``), ``ensemble.column(u)`` (plain weights and biases of
+        network ``u``) and ``ensemble.mask_seed_of(u)`` (an int seeding Monte
+        Carlo masks; ``ensemble.mask_seed`` is network 0's). Training used
+        inverted dropout (kept units scaled by ``1/keep``).
     """
 
     kind: str = ""

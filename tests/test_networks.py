@@ -98,10 +98,16 @@ def test_unique_columns_maps_cells_to_distinct_penalties():
     assert list(distinct.alpha) == [0.1, 0.2, 0.3] and list(index) == [0, 1, 0, 2, 1]
 
 
-def test_network_learner_rejects_regression_data():
+def test_softmax_regression_rejects_regression_data_and_mlp_fits_it():
+    """softmax_regression is classification-only; the MLP on a regression problem has one
+    identity output and predicts ``(n, m)`` values (issue 13 §2)."""
     reg = regsim.get_registry()
     data = reg.get("problem", "linear_regression")(n_train=20, n_features=3).generate(
         np.random.default_rng(0))
+    penalty = reg.get("penalty", "l2")(alpha=np.array([0.1, 0.2]))
     with pytest.raises(regsim.SpecError, match="classification"):
-        reg.get("learner", "mlp")().fit(data, reg.get("penalty", "l2")(alpha=np.array([0.1])),
-                                        np.random.default_rng(0))
+        reg.get("learner", "softmax_regression")().fit(data, penalty, np.random.default_rng(0))
+    fit = reg.get("learner", "mlp")(hidden=[4], n_epochs=3).fit(data, penalty,
+                                                               np.random.default_rng(0))
+    assert fit.predict(data.X_test).shape == (len(data.y_test), 2)
+    assert fit.network.sizes == [3, 4, 1] and fit.network.output == "identity"

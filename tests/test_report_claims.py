@@ -30,11 +30,14 @@ def shrink(spec: dict) -> dict:
             for key, value in list(node.items()):
                 if key in ("logspace", "linspace"):
                     node[key] = [value[0], value[1], min(value[2], 3)]
+                elif key in ("n_epochs",) and isinstance(value, list):
+                    # an epochs axis (zipped with lr, say): first and last, still distinct
+                    node[key] = [min(value[0], 4), min(value[-1], 8)]
                 elif key in ("n_epochs",):
                     node[key] = min(value, 4)
                 elif key in ("n_train", "n_test") and isinstance(value, int):
                     node[key] = min(value, 200)
-                elif key not in ("hidden",) and isinstance(value, list) and len(value) > 2 \
+                elif key not in ("hidden", "h_diag") and isinstance(value, list) and len(value) > 2 \
                         and all(isinstance(v, (int, float)) for v in value):
                     node[key] = [value[0], value[-1]]
                 else:
@@ -104,6 +107,46 @@ def _expected_numbers(rows) -> dict[tuple[str, str], list[float]]:
     for learner in {r["learner"] for r in _ok(rows, ensembler="dropout")}:
         ws = [r for r in _ok(rows, ensembler="dropout", inference="weight_scaling",
                              learner=learner) if r.get("geom_max_abs_dp") is not None]
+        adaptive = [r for r in _ok(rows, ensembler="dropout", learner=learner)
+                    if r.get("dropout_l2_gap") is not None]
+        if adaptive:
+            longest = max(r.get("learner.n_epochs") or 0 for r in adaptive)
+            last = [r for r in adaptive if (r.get("learner.n_epochs") or 0) == longest]
+            out[("dropout", f"{learner}, adaptive L2")] = [
+                float(np.median([r["dropout_l2_gap"] for r in last])),
+                max(r["dropout_l2_gap"] for r in last),
+                float(np.median([r["l2_equal_gap"] for r in last]))]
+        noisy = [r for r in _ok(rows, learner=learner) if r.get("accuracy") is not None
+                 and "learner.input_noise" in r]
+
+        def strength_of(r, *which):
+            v = [r.get("learner.input_noise") or 0.0, r.get("ensembler.drop_input") or 0.0,
+                 r.get("ensembler.drop_hidden") or 0.0]
+            return [x > 0 for x in v] == list(which)
+
+        if any(strength_of(r, True, False, False) for r in noisy) and \
+                any(strength_of(r, False, False, True) for r in noisy):
+            def strength(r, sigma, d_in, d_hid):
+                v = [r.get("learner.input_noise") or 0.0, r.get("ensembler.drop_input") or 0.0,
+                     r.get("ensembler.drop_hidden") or 0.0]
+                return v if [x > 0 for x in v] == [sigma, d_in, d_hid] else None
+
+            def best(which):
+                errors = {}
+                for r in noisy:
+                    v = strength(r, *which)
+                    if v is not None:
+                        errors.setdefault(max(v), []).append(1 - r["accuracy"])
+                s = min(errors, key=lambda k: np.mean(errors[k]))
+                e = np.array(errors[s])
+                return [float(e.mean()), float(1.96 * e.std(ddof=1) / np.sqrt(len(e)))]
+
+            base = np.array([1 - r["accuracy"] for r in noisy
+                             if strength(r, False, False, False) is not None])
+            out[("dropout", f"{learner}, hidden masking vs input noise")] = [
+                *best((False, False, True)), *best((True, False, False)), float(base.mean())]
+        if not ws:
+            continue
         if learner == "softmax_regression":
             out[("dropout", learner)] = [max(r["geom_max_abs_dp"] for r in ws)]
         else:

@@ -10,7 +10,10 @@ Conventions
   weight-scaling rule (the full network with weights multiplied by the keep
   probability, relative to the sub-networks' effective weights ``W/keep``) is
   the trained network run without masks.
-* Every strategy returns class probabilities ``(n, m, C)``.
+* Every strategy returns class probabilities ``(n, m, C)``; on regression
+  problems (identity-output networks) ``weight_scaling`` and ``mc_arithmetic``
+  return predictions ``(n, m)`` (the mean of the sub-networks' outputs), the
+  geometric and exact strategies are classification-only.
 
 Strategies
 ----------
@@ -18,7 +21,9 @@ Strategies
     The full network, no masks.
 ``mc_arithmetic``, ``mc_geometric``
     ``n_masks`` masks drawn per test point from the ensemble's own seed
-    (derived from the cell's ensembler generator); the arithmetic mean of the
+    (derived from the cell's ensembler generator; the same uniform draws for
+    every network of a batched group, compared with each network's drop
+    probability); the arithmetic mean of the
     sub-network probabilities, or the normalised geometric mean (softmax of the
     mean logits: per-mask normalisers factor out). Masks are drawn in a fixed
     order, so a smaller ``n_masks`` uses a prefix of a larger one's masks.
@@ -30,6 +35,7 @@ Strategies
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +45,7 @@ from regsim import Ensemble, Ensembler, InferenceStrategy, Param
 
 from ..blas_threads import one_blas_thread
 from .exact import TooManyUnits, exact_means
-from .networks import Network, softmax, training_columns
+from .networks import Network, TrainingResult, softmax, training_columns
 
 __all__ = ["DropoutEnsemble", "Dropout", "WeightScaling", "MCArithmetic", "MCGeometric",
            "ExactArithmetic", "ExactGeometric", "exact_ensemble", "TooManyUnits"]
@@ -63,10 +69,26 @@ class DropoutEnsemble(Ensemble):
     mask_seed: int = 0
     kind: str = "dropout"
     cache: dict = field(default_factory=dict, repr=False)
+    #: ``(u, L)``: the DROP probabilities of network ``j`` when they differ between the
+    #: networks (a drop-probability path); ``drop`` is then ``None``.
+    drops: np.ndarray | None = None
+    #: ``(u,)``: the Monte Carlo seed of network ``j`` when the networks were trained in
+    #: several batches (one per set of masked layers); ``mask_seed`` is then the first's.
+    mask_seeds: np.ndarray | None = None
 
     @property
     def keep(self) -> list[float]:
         return [1.0 - p for p in self.drop]
+
+    def mask_seed_of(self, j: int) -> int:
+        """The seed of Monte Carlo masks for distinct network ``j``."""
+        return int(self.mask_seeds[j]) if self.mask_seeds is not None else self.mask_seed
+
+    def drop_of(self, j: int) -> list[float]:
+        """DROP probabilities of the inputs of each layer of distinct network ``j``."""
+        if self.drops is not None:
+            return [float(p) for p in self.drops[j]]
+        return list(self.drop)
 
     def column(self, j: int) -> tuple[list, list]:
         """Weights and biases of distinct column ``j`` as plain ``(d_l, d_{l+1})`` arrays."""
@@ -79,17 +101,19 @@ class Dropout(Ensembler):
     A fresh mask per example per mini-batch step, drawn from the cell's
     ensembler generator (so the ensemble is deterministic under the cell seed);
     inverted dropout (kept units scaled by 1/keep). Works with learners that
-    train networks (``softmax_regression``, ``mlp``); ``drop_hidden`` has no
-    effect on softmax regression, which has no hidden units.
+    train networks (``softmax_regression``, ``linear_network``, ``mlp``);
+    ``drop_hidden`` has no effect on networks with no hidden layer. On a
+    linear network (regression) dropout on the inputs is, in expectation over
+    masks, an adaptive L2 penalty (metric ``dropout_l2``).
     """
 
     name = "dropout"
     produces = "dropout"
-    tasks = ("classification",)
+    tasks = ("classification", "regression")
     params = {
-        "drop_input": Param(float, default=0.2, ge=0, lt=1,
+        "drop_input": Param(float, default=0.2, ge=0, lt=1, path=True,
                             doc="DROP probability of each input unit (keep = 1 - drop_input)"),
-        "drop_hidden": Param(float, default=0.5, ge=0, lt=1,
+        "drop_hidden": Param(float, default=0.5, ge=0, lt=1, path=True,
                              doc="DROP probability of each hidden unit (keep = 1 - drop_hidden)"),
     }
     columns = {"train_loss": "float", "train_s": "float", "train_examples": "int",
@@ -98,21 +122,80 @@ class Dropout(Ensembler):
     @classmethod
     def accepts_learner(cls, learner):
         if not hasattr(learner, "train") or not hasattr(learner, "sizes"):
-            return "dropout needs a learner that trains a network (softmax_regression, mlp)"
+            return ("dropout needs a learner that trains a network "
+                    "(softmax_regression, linear_network, mlp)")
         return None
 
     def fit(self, data, learner, penalty, rng):
+        """Train every cell of the group; drop probabilities are path parameters.
+
+        Cells that mask the same layers (drop > 0 on the same ones) train as one
+        batched computation from a copy of ``rng``, each with its own drop
+        probabilities (shared uniform draws, see
+        :func:`regsim.plugins.dropout.networks.train_networks`), so every cell's network
+        is the one it would get trained alone.
+        """
         sizes = learner.sizes(data)
-        drop = [self.drop_input] + [self.drop_hidden] * (len(sizes) - 2)
-        result, index = learner.train(data, penalty, rng, drop=drop)
+        L = len(sizes) - 1
+        sigma = np.size(getattr(learner, "input_noise", 0.0))
+        m = max(penalty.batch_size, sigma, np.size(self.drop_input), np.size(self.drop_hidden))
+        d_in = np.broadcast_to(np.asarray(self.drop_input, dtype=float), (m,))
+        # no hidden layer: drop_hidden does nothing, so it must not split the cells
+        d_hid = np.broadcast_to(np.asarray(self.drop_hidden, dtype=float) if L > 1 else 0.0, (m,))
+        drops = np.column_stack([d_in] + [d_hid] * (L - 1))  # (m, L)
+        patterns: dict[tuple, list[int]] = {}
+        for i, row in enumerate(drops):
+            patterns.setdefault(tuple(row > 0), []).append(i)
+        parts, start = [], 0
+        index = np.empty(m, dtype=int)
+        seeds = []
+        for cells in patterns.values():
+            cells = np.array(cells)
+            part_rng = copy.deepcopy(rng)
+            result, sub_index = _take(learner, cells, m).train(
+                data, _take(penalty, cells, m), part_rng,
+                drop=[drops[cells, l] for l in range(L)])
+            seeds += [int(part_rng.integers(2**63))] * result.network.m
+            index[cells] = sub_index + start
+            parts.append((result, cells, sub_index))
+            start += result.network.m
+        result = _concat_results([p[0] for p in parts])
+        net_drops = np.empty((result.network.m, L))
+        for _, cells, sub_index in parts:
+            net_drops[index[cells]] = drops[cells]
         columns = training_columns(result, index)
-        k = sum(s for s, p in zip(sizes[:-1], drop) if p > 0)
-        columns["droppable_units"] = np.full(len(index), k)
+        columns["droppable_units"] = np.array(
+            [sum(s for s, p in zip(sizes[:-1], row) if p > 0) for row in drops])
+        uniform = bool(np.all(net_drops == net_drops[0]))
         return DropoutEnsemble(
-            m=len(index), status=result.status[index],
+            m=m, status=result.status[index],
             message=[result.message[i] for i in index], columns=columns,
-            network=result.network, index=index, drop=drop,
-            mask_seed=int(rng.integers(2**63)))
+            network=result.network, index=index,
+            drop=[float(p) for p in net_drops[0]] if uniform else None,
+            drops=None if uniform else net_drops, mask_seed=seeds[0],
+            mask_seeds=None if len(parts) == 1 else np.array(seeds, dtype=np.uint64))
+
+
+def _take(component, cells: np.ndarray, m: int):
+    """The component (penalty, learner) of the cells ``cells`` of an ``m``-cell group."""
+    values = {k: (np.broadcast_to(np.asarray(v), (m,))[cells] if component.params[k].path
+                  else v) for k, v in component.values.items()}
+    return type(component)(**values)
+
+
+def _concat_results(results: list) -> TrainingResult:
+    """Training results of several batches as one, networks side by side."""
+    if len(results) == 1:
+        return results[0]
+    nets = [r.network for r in results]
+    network = Network([np.concatenate(ws) for ws in zip(*(n.weights for n in nets))],
+                      [np.concatenate(bs) for bs in zip(*(n.biases for n in nets))],
+                      nets[0].output)
+    return TrainingResult(
+        network, np.concatenate([r.status for r in results]),
+        [msg for r in results for msg in r.message],
+        np.concatenate([r.loss_trace for r in results]),
+        sum(r.train_s for r in results), results[0].examples)
 
 
 class _DropoutStrategy(InferenceStrategy):
@@ -133,6 +216,7 @@ class WeightScaling(_DropoutStrategy):
     dropout in training: the trained network, no masks)."""
 
     name = "weight_scaling"
+    tasks = ("classification", "regression")
     params = {}
 
     def combine(self, ensemble, X):
@@ -157,7 +241,7 @@ class _MonteCarlo(_DropoutStrategy):
                 with one_blas_thread():
                     done[key] = self.sample_mean(ensemble, int(j), X, int(n_masks))
             if out is None:
-                out = np.empty((X.shape[0], ensemble.m, done[key].shape[1]))
+                out = np.empty((X.shape[0], ensemble.m) + done[key].shape[1:])
             out[:, i] = done[key]
         return out
 
@@ -166,17 +250,25 @@ class _MonteCarlo(_DropoutStrategy):
         net = ensemble.network.take([j])
         L = len(net.weights)
         sizes = net.sizes
-        # One generator per layer, so a smaller n_masks draws a prefix of a larger one's masks.
-        gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed, spawn_key=(j, l)))
+        # One generator per layer, so a smaller n_masks draws a prefix of a larger one's masks;
+        # the same for every network of the ensemble (common random numbers), so a cell's
+        # estimate does not depend on which cells were batched with it.
+        gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed_of(j),
+                                                             spawn_key=(0, l)))
                 for l in range(L)]
         n = X.shape[0]
         total = 0.0
+        drop = ensemble.drop_of(j)
+        keep = [1.0 - p for p in drop]
         for lo in range(0, n_masks, self.block):
             b = min(self.block, n_masks - lo)
-            masks = [(gens[l].random((b, n, sizes[l])) >= ensemble.drop[l]).astype(float)
-                     if ensemble.drop[l] > 0 else None for l in range(L)]
-            Z = _masked_logits(net, X, masks, ensemble.keep, b)  # (b, n, C)
-            total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
+            masks = [(gens[l].random((b, n, sizes[l])) >= drop[l]).astype(float)
+                     if drop[l] > 0 else None for l in range(L)]
+            Z = _masked_logits(net, X, masks, keep, b)  # (b, n, C)
+            if net.output == "identity":
+                total = total + Z[:, :, 0].sum(axis=0)
+            else:
+                total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
         mean = total / n_masks
         return softmax(mean) if self.geometric else mean
 
@@ -201,9 +293,11 @@ def _masked_logits(net: Network, X, masks, keep, b: int):
 
 
 class MCArithmetic(_MonteCarlo):
-    """Monte Carlo arithmetic mean: (1/m) Σ p(y|x, μ_i) over ``n_masks`` sampled masks."""
+    """Monte Carlo arithmetic mean: (1/m) Σ p(y|x, μ_i) over ``n_masks`` sampled masks
+    (regression: the mean of the sub-networks' outputs)."""
 
     name = "mc_arithmetic"
+    tasks = ("classification", "regression")
     geometric = False
 
 
@@ -227,7 +321,7 @@ def exact_ensemble(ensemble: DropoutEnsemble, X: np.ndarray, mean: str,
         cols = []
         for j in range(ensemble.network.m):
             Ws, bs = ensemble.column(j)
-            cols.append(exact_means(Ws, bs, X, ensemble.drop, max_units=max_units))
+            cols.append(exact_means(Ws, bs, X, ensemble.drop_of(j), max_units=max_units))
         ensemble.cache[key] = {"X": X, **{k: np.stack([c[k] for c in cols], axis=1)
                                           for k in ("arithmetic", "geometric")}}
     return ensemble.cache[key][mean]
@@ -242,12 +336,20 @@ class _Exact(_DropoutStrategy):
     def check_cell(cls, components):
         """Refuse at validation when the droppable units are known and too many.
 
-        Known when the problem declares ``n_features`` (synthetic problems); a
+        Known when the problem has an ``n_features`` parameter (synthetic problems)
+        or a ``fixed_n_features`` class attribute (``digits``); a
         ``csv`` problem's width is only known once loaded, and the cell then
         fails with the same message before enumerating anything.
         """
         problem, learner = components["problem"], components["learner"]
         ens, inference = components["ensembler"] or {}, components["inference"]
+        if "n_features" not in problem:  # a problem of fixed width may say it (digits: 64)
+            try:
+                width = getattr(regsim.get_registry().get("problem", problem["plugin"]),
+                                "fixed_n_features", None)
+            except regsim.RegistryError:  # a problem of another registry: known at run time
+                width = None
+            problem = problem if width is None else {**problem, "n_features": width}
         if "n_features" not in problem or "drop_input" not in ens:
             return None
         hidden = [int(h) for h in learner.get("hidden", [])]

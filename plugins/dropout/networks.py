@@ -2,10 +2,14 @@
 
 A :class:`Network` holds ``m`` networks of one architecture side by side (one per
 column of a penalty batch): layer ``l`` has weights ``(m, d_l, d_{l+1})`` and
-biases ``(m, d_{l+1})``. Hidden layers use ReLU, the output layer a softmax
-over ``C`` classes. Softmax regression is the network with no hidden layer.
+biases ``(m, d_{l+1})``. Hidden layers use ReLU. The output layer is a softmax
+over ``C`` classes (classification: mean cross-entropy) or, on regression
+problems, one identity unit (squared loss ``(1/2b)‖y − ŷ‖²`` over a mini-batch
+of ``b`` rows, regsim's least-squares convention with the bias as the
+unpenalised intercept). Softmax regression and ``linear_network`` are the
+networks with no hidden layer.
 
-Training minimises, per column, the mean cross-entropy of a mini-batch plus
+Training minimises, per column, the mean loss of a mini-batch plus
 Ω(w), where ``w`` is every weight matrix flattened and concatenated (biases are
 unpenalised, as intercepts elsewhere in regsim) and Ω is any regsim penalty;
 its ``grad`` is called once per step on the ``(P, m)`` matrix of weights.
@@ -48,6 +52,8 @@ class Network:
 
     weights: list
     biases: list
+    #: "softmax" (classification) or "identity" (regression, one output unit).
+    output: str = "softmax"
 
     @property
     def m(self) -> int:
@@ -59,7 +65,8 @@ class Network:
         return [self.weights[0].shape[1]] + [W.shape[2] for W in self.weights]
 
     @classmethod
-    def init(cls, sizes: list[int], m: int, rng: np.random.Generator) -> "Network":
+    def init(cls, sizes: list[int], m: int, rng: np.random.Generator,
+             output: str = "softmax") -> "Network":
         """He-normal weights for ReLU layers, Glorot-scaled output layer, zero biases.
 
         The same draw is used for every column, so a column's network does not
@@ -71,11 +78,12 @@ class Network:
             W = scale * rng.standard_normal((a, b))
             weights.append(np.repeat(W[None], m, axis=0))
             biases.append(np.zeros((m, b)))
-        return cls(weights, biases)
+        return cls(weights, biases, output)
 
     def take(self, index: np.ndarray) -> "Network":
         """The columns ``index`` as a new network batch."""
-        return Network([W[index] for W in self.weights], [b[index] for b in self.biases])
+        return Network([W[index] for W in self.weights], [b[index] for b in self.biases],
+                       self.output)
 
     def flat_weights(self) -> np.ndarray:
         """Every weight (no biases) as a ``(P, m)`` matrix, the layout penalties take."""
@@ -104,7 +112,8 @@ class Network:
         L = len(self.weights)
         masks = masks or [None] * L
         keep = keep or [1.0] * L
-        H = np.broadcast_to(X, (self.m,) + X.shape)
+        # X (n, d) is shared by every column; (m, n, d) is one input per column (input noise)
+        H = X if X.ndim == 3 else np.broadcast_to(X, (self.m,) + X.shape)
         inputs, pre = [], []
         for l in range(L):
             if masks[l] is not None:
@@ -131,8 +140,18 @@ class Network:
         return gW, gb
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, m, C)`` of the unmasked networks."""
-        return softmax(self.logits(X), axis=-1).transpose(1, 0, 2)
+        """Class probabilities ``(n, m, C)`` (softmax output) or predictions ``(n, m)``
+        (identity output) of the unmasked networks: what regsim's predictions hold."""
+        Z = self.logits(X)
+        if self.output == "identity":
+            return Z[:, :, 0].T
+        return softmax(Z, axis=-1).transpose(1, 0, 2)
+
+
+def squared_loss_grad(outputs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column ``(m,)`` the loss ``(1/2b)‖y − ŷ‖²`` of outputs ``(m, b, 1)``, and its gradient."""
+    r = outputs[:, :, 0] - y[None, :]
+    return 0.5 * np.mean(r * r, axis=1), (r / len(y))[:, :, None]
 
 
 def cross_entropy_grad(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,16 +164,24 @@ def cross_entropy_grad(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     return loss, dZ / n
 
 
-def unique_columns(penalty: Penalty) -> tuple[Penalty, np.ndarray]:
+def unique_columns(penalty: Penalty, extra: np.ndarray | None = None
+                   ) -> tuple[Penalty, np.ndarray]:
     """A penalty with only the distinct columns of ``penalty``, and the column -> distinct map.
 
     Cells of a group that differ only in, say, an inference parameter share a
     penalty column; training it once and sharing the network saves the work.
+    ``extra`` (``(m,)`` or ``(m, k)``: e.g. the input-noise σ and the drop
+    probabilities per cell) is part of what makes a column distinct (see
+    :func:`first_cells` for its distinct values).
     """
-    m = penalty.batch_size
+    if extra is not None:
+        extra = np.asarray(extra, dtype=float)
+        extra = extra.reshape(len(extra), -1) if extra.ndim else extra.reshape(1, 1)
+    m = max(penalty.batch_size, 1 if extra is None else len(extra))
     path = [k for k, p in penalty.params.items() if p.path]
+    extra = np.zeros((m, 0)) if extra is None else np.broadcast_to(extra, (m, extra.shape[1]))
     keys = [tuple(np.broadcast_to(np.asarray(penalty.values[k]), (m,))[i].item() for k in path)
-            for i in range(m)]
+            + tuple(extra[i].tolist()) for i in range(m)]
     firsts, index = {}, np.empty(m, dtype=int)
     for i, key in enumerate(keys):
         index[i] = firsts.setdefault(key, len(firsts))
@@ -162,6 +189,11 @@ def unique_columns(penalty: Penalty) -> tuple[Penalty, np.ndarray]:
     values = {k: (np.broadcast_to(np.asarray(v), (m,))[rows] if k in path else v)
               for k, v in penalty.values.items()}
     return type(penalty)(**values), index
+
+
+def first_cells(index: np.ndarray) -> np.ndarray:
+    """For each distinct column of :func:`unique_columns`' map ``index``, its first cell."""
+    return np.unique(index, return_index=True)[1]
 
 
 @dataclass
@@ -177,24 +209,45 @@ class TrainingResult:
 
 def train_networks(data: Dataset, sizes: list[int], penalty: Penalty, rng: np.random.Generator, *,
                    n_epochs: int, minibatch_size: int, lr: float, optimizer: str, momentum: float,
-                   max_norm: float | None, drop: list[float] | None = None) -> TrainingResult:
+                   max_norm: float | None, drop: list[float] | None = None,
+                   input_noise: np.ndarray | float = 0.0) -> TrainingResult:
     """Mini-batch SGD (momentum or Adam) on every column of ``penalty`` at once.
+
+    ``input_noise`` (a scalar or one σ per column) adds fresh Gaussian noise
+    N(0, σ²) to every input of every training example at every step (before
+    any input dropout mask). The standard-normal draws come from a stream
+    jumped off ``rng`` (:meth:`numpy.random.BitGenerator.jumped`), which leaves
+    ``rng`` untouched, and are shared by all columns, each scaled by its σ: a
+    column's result does not depend on which other σ share its batch, and a
+    σ = 0 column equals training without noise.
 
     The mini-batch order and the dropout masks (a fresh Bernoulli mask per
     example per step, one per layer input, with ``drop[l]`` the DROP probability
-    of layer ``l``'s inputs) are drawn from ``rng`` independently of the number
-    of columns, so every column sees the same ones. ``max_norm`` caps the
+    of layer ``l``'s inputs, a scalar or one per column) are drawn from ``rng``
+    independently of the number of columns: one uniform number per example and
+    unit, compared with each column's drop probability. A column therefore
+    trains exactly as it would alone provided every column of the batch masks
+    the same layers (``drop[l] > 0`` for all columns or for none), which
+    :class:`regsim.plugins.dropout.ensembler.Dropout` arranges. ``max_norm`` caps the
     L2 norm of each unit's incoming weight vector after every step
     (Srivastava et al. 2014). A column whose loss goes non-finite stops and is
     reported ``diverged``.
     """
-    X, y = data.X_train, np.asarray(data.y_train, dtype=int)
+    regression = data.task == "regression"
+    X = data.X_train
+    y = np.asarray(data.y_train, dtype=float if regression else int)
     n = len(y)
-    m = penalty.batch_size
     L = len(sizes) - 1
     drop = list(drop) if drop is not None else [0.0] * L
-    keep = [1.0 - p for p in drop]
-    net = Network.init(sizes, m, rng)
+    m = max([penalty.batch_size, np.size(input_noise)] + [np.size(p) for p in drop])
+    drop = [np.broadcast_to(np.asarray(p, dtype=float), (m,)) for p in drop]
+    masked = [bool(np.any(p > 0)) for p in drop]
+    # per column, shaped to scale an (m, b, d_l) layer input
+    keep = [(1.0 - p)[:, None, None] for p in drop]
+    sigma = np.broadcast_to(np.asarray(input_noise, dtype=float), (m,))
+    noisy = bool(np.any(sigma > 0))
+    noise_rng = np.random.Generator(rng.bit_generator.jumped()) if noisy else None
+    net = Network.init(sizes, m, rng, output="identity" if regression else "softmax")
     params = net.weights + net.biases
     state = [np.zeros_like(p) for p in params]
     state2 = [np.zeros_like(p) for p in params]
@@ -209,10 +262,15 @@ def train_networks(data: Dataset, sizes: list[int], penalty: Penalty, rng: np.ra
         total = np.zeros(m)
         for lo in range(0, n, minibatch_size):
             idx = order[lo:lo + minibatch_size]
-            masks = [(rng.random((len(idx), sizes[l])) >= drop[l]).astype(float)
-                     if drop[l] > 0 else None for l in range(L)]
-            logits, cache = net.forward(X[idx], masks, keep)
-            loss, dZ = cross_entropy_grad(logits, y[idx])
+            # one uniform draw per example and unit, shared by the columns, each with its
+            # own drop probability: a column sees the mask it would see trained alone
+            masks = [(rng.random((len(idx), sizes[l]))[None] >= drop[l][:, None, None]
+                      ).astype(float) if masked[l] else None for l in range(L)]
+            Xb = X[idx]
+            if noisy:
+                Xb = Xb + sigma[:, None, None] * noise_rng.standard_normal(Xb.shape)
+            logits, cache = net.forward(Xb, masks, keep)
+            loss, dZ = (squared_loss_grad if regression else cross_entropy_grad)(logits, y[idx])
             gW, gb = net.backward(dZ, cache)
             gW = [g + p for g, p in zip(gW, net.unflatten(penalty.grad(net.flat_weights())))]
             total += loss * len(idx)
@@ -250,7 +308,8 @@ def train_networks(data: Dataset, sizes: list[int], penalty: Penalty, rng: np.ra
 
 @dataclass
 class NetworkFit(Fit):
-    """A trained batch of networks; ``predict`` gives probabilities ``(n, m, C)``.
+    """A trained batch of networks; ``predict`` gives probabilities ``(n, m, C)``
+    (classification) or predictions ``(n, m)`` (regression).
 
     ``index`` maps each of the ``m`` cells to a column of ``network`` (cells that
     share a penalty column share a network).
@@ -264,9 +323,9 @@ class NetworkFit(Fit):
 
 
 class _NetworkLearner(Learner):
-    """Shared parameters and fitting of softmax regression and the MLP."""
+    """Shared parameters and fitting of softmax regression, the linear network and the MLP."""
 
-    tasks = ("classification",)
+    tasks = ("classification", "regression")
     columns = {"train_loss": "float", "train_s": "float", "train_examples": "int"}
     params = {
         "n_epochs": Param(int, default=50, ge=1, doc="passes over the training set"),
@@ -277,6 +336,9 @@ class _NetworkLearner(Learner):
         "momentum": Param(float, default=0.9, ge=0, lt=1, doc="momentum coefficient (momentum)"),
         "max_norm": Param(float, default=None, gt=0, nullable=True,
                           doc="cap on each unit's incoming weight norm (null: none)"),
+        "input_noise": Param(float, default=0.0, ge=0, path=True,
+                             doc="standard deviation σ of Gaussian noise added to every "
+                                 "training input, fresh each step (0: none)"),
     }
 
     @classmethod
@@ -289,21 +351,37 @@ class _NetworkLearner(Learner):
         return []
 
     def sizes(self, data: Dataset) -> list[int]:
-        if data.task != "classification":
-            raise SpecError(f"learner: {self.name!r} needs a classification problem, "
+        """Units per layer; the output layer has one unit on a regression problem."""
+        if data.task not in self.tasks:
+            raise SpecError(f"learner: {self.name!r} needs a {' or '.join(self.tasks)} problem, "
                             f"got task {data.task!r}")
+        if data.task == "regression":
+            return [data.n_features, *self.hidden_sizes(), 1]
         n_classes = data.n_classes or int(np.max(data.y_train)) + 1
         return [data.n_features, *self.hidden_sizes(), n_classes]
 
     def train(self, data: Dataset, penalty: Penalty, rng: np.random.Generator,
               drop: list[float] | None = None) -> tuple[TrainingResult, np.ndarray]:
-        """Train one network per distinct penalty column; returns it and the cell -> column map."""
-        distinct, index = unique_columns(penalty)
+        """Train one network per distinct column; returns them and the cell -> column map.
+
+        ``drop[l]`` is the DROP probability of layer ``l``'s inputs, a scalar or
+        one per cell. Cells are distinct by their penalty path values, input
+        noise σ and drop probabilities; the group's size is the longest of those.
+        """
+        sizes = self.sizes(data)
+        drop = list(drop) if drop is not None else [0.0] * (len(sizes) - 1)
+        sigma = np.asarray(self.input_noise, dtype=float)
+        m = max([penalty.batch_size, sigma.size] + [np.size(p) for p in drop])
+        per_cell = np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (m,))
+                                    for v in (sigma, *drop)])  # (m, 1 + L)
+        distinct, index = unique_columns(penalty, per_cell)
+        firsts = per_cell[first_cells(index)]
         with one_blas_thread():  # mini-batch products are small
             result = train_networks(
-                data, self.sizes(data), distinct, rng, n_epochs=self.n_epochs,
+                data, sizes, distinct, rng, n_epochs=self.n_epochs,
                 minibatch_size=self.minibatch_size, lr=self.lr, optimizer=self.optimizer,
-                momentum=self.momentum, max_norm=self.max_norm, drop=drop)
+                momentum=self.momentum, max_norm=self.max_norm,
+                drop=[firsts[:, 1 + l] for l in range(len(drop))], input_noise=firsts[:, 0])
         return result, index
 
     def fit(self, data, penalty, rng):
@@ -326,11 +404,24 @@ class SoftmaxRegression(_NetworkLearner):
     """Multinomial logistic regression ``p(y|x) = softmax(x W + b)`` by mini-batch SGD."""
 
     name = "softmax_regression"
+    tasks = ("classification",)
+    params = dict(_NetworkLearner.params)
+
+
+class LinearNetwork(_NetworkLearner):
+    """Least squares ``ŷ = x w + b`` trained as a network with no hidden layer (identity
+    output, squared loss ``(1/2n)‖y − Xw − b‖²``, bias unpenalised) by mini-batch SGD:
+    the linear model that dropout, Gaussian input noise and bagging train like an MLP.
+    Its exact counterpart is ``least_squares``."""
+
+    name = "linear_network"
+    tasks = ("regression",)
     params = dict(_NetworkLearner.params)
 
 
 class MLP(_NetworkLearner):
-    """A multilayer perceptron with ReLU hidden layers and a softmax output, by mini-batch SGD."""
+    """A multilayer perceptron with ReLU hidden layers by mini-batch SGD: a softmax output
+    with cross-entropy (classification) or one identity output with squared loss (regression)."""
 
     name = "mlp"
     params = {
@@ -352,4 +443,5 @@ class MLP(_NetworkLearner):
 @regsim.hookimpl
 def register_learners(register):
     register(SoftmaxRegression)
+    register(LinearNetwork)
     register(MLP)

@@ -176,7 +176,89 @@ class DropoutVsBagging(_FigurePlot):
         return fig
 
 
+def noise_scheme(df):
+    """Per row: ``(scheme, strength)`` with scheme one of "no noise", "Gaussian input
+    noise" (strength σ), "input dropout", "hidden dropout" (strength: the DROP
+    probability), or ``(None, nan)`` for rows that combine several."""
+    def one(r):
+        sigma = r.get("learner.input_noise", 0.0)
+        d_in = r.get("ensembler.drop_input", 0.0)
+        d_hid = r.get("ensembler.drop_hidden", 0.0)
+        sigma, d_in, d_hid = (0.0 if v is None or v != v else float(v)
+                              for v in (sigma, d_in, d_hid))
+        active = [(name, v) for name, v in (("Gaussian input noise", sigma),
+                                            ("input dropout", d_in),
+                                            ("hidden dropout", d_hid)) if v > 0]
+        if not active:
+            return ("no noise", 0.0)
+        return active[0] if len(active) == 1 else (None, np.nan)
+    out = df.apply(one, axis=1, result_type="expand")
+    out.columns = ["scheme", "strength"]
+    return out
+
+
+class DropoutVsNoise(_FigurePlot):
+    """Test error (1 − accuracy) and log loss against the strength of each regulariser,
+    one line per scheme (Gaussian input noise: σ; input / hidden dropout: the DROP
+    probability), mean over seeds with a 95 % interval (±1.96 standard errors); the
+    no-noise network is the grey band. Applies when results hold input-noise cells
+    and dropout cells with accuracy."""
+
+    name = "dropout_vs_noise"
+    title = "Hidden-unit masking against unstructured input noise"
+    required_columns = ("learner.input_noise", "accuracy", "log_loss", "status")
+
+    def applies(self, df):
+        if not set(self.required_columns) <= set(df.columns):
+            return False
+        ok = df[df["status"] == "ok"].dropna(subset=["accuracy"])
+        return bool((ok["learner.input_noise"].fillna(0) > 0).any()) and len(ok) > 0
+
+    def figure(self, df):
+        rows = df[df["status"] == "ok"].dropna(subset=["accuracy", "log_loss"]).copy()
+        rows[["scheme", "strength"]] = noise_scheme(rows)
+        rows = rows.dropna(subset=["scheme"])
+        rows["error"] = 1.0 - rows["accuracy"]
+        fig, axes = figure_row(2)
+        base = rows[rows["scheme"] == "no noise"]
+        for ax, col, label in ((axes[0], "error", "test error (1 − accuracy)"),
+                               (axes[1], "log_loss", "test log loss")):
+            if len(base):
+                mean, half = _mean_ci(base[col])
+                ax.axhspan(mean - half, mean + half, color="grey", alpha=0.25)
+                ax.axhline(mean, color="grey", lw=1.5, label="no noise (95 % CI)")
+            for scheme in ("Gaussian input noise", "input dropout", "hidden dropout"):
+                sub = rows[rows["scheme"] == scheme]
+                if not len(sub):
+                    continue
+                stats = sub.groupby("strength")[col].agg(_mean_ci_pair)
+                x = stats.index.to_numpy(float)
+                mean = np.array([v[0] for v in stats])
+                half = np.array([v[1] for v in stats])
+                what = "σ" if scheme.startswith("Gaussian") else "drop prob."
+                ax.errorbar(x, mean, yerr=half, fmt="o-", capsize=3, ms=4,
+                            label=f"{scheme} (strength = {what})")
+            ax.set_xlabel("strength: σ of the input noise, or the DROP probability")
+            ax.set_ylabel(f"{label}\n(mean over seeds, 95 % CI)")
+            ax.set_yscale("log")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+                   frameon=False)
+        return fig
+
+
+def _mean_ci(values) -> tuple[float, float]:
+    """Mean and half-width of a normal 95 % interval (1.96 standard errors) over seeds."""
+    v = np.asarray(values, dtype=float)
+    half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+    return float(v.mean()), float(half)
+
+
+def _mean_ci_pair(values):
+    return _mean_ci(values)
+
+
 @regsim.hookimpl
 def register_plots(register):
-    for cls in (WeightScalingGap, MCConvergence, DropoutVsBagging):
+    for cls in (WeightScalingGap, MCConvergence, DropoutVsBagging, DropoutVsNoise):
         register(cls)
