@@ -345,6 +345,12 @@ class _NetworkLearner(Learner):
     def accepts(cls, penalty):
         if getattr(penalty, "grad") is getattr(Penalty, "grad"):
             return "the penalty defines no grad()"
+        if getattr(penalty, "smooth", False) is not True:
+            # Fixed-size stochastic sub-gradient steps on a kink never settle and never give
+            # exact zeros: the stored weights would claim an L1 solution they are not.
+            return (f"mini-batch SGD takes fixed-size (sub)gradient steps, which do not converge "
+                    f"on a non-smooth penalty ({penalty.name!r} does not declare smooth = True); "
+                    f"use a smooth penalty (l2, none)")
         return None
 
     def hidden_sizes(self) -> list[int]:
