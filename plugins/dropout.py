@@ -30,7 +30,7 @@ Strategies
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -67,6 +67,12 @@ class DropoutEnsemble(Ensemble):
     @property
     def keep(self) -> list[float]:
         return [1.0 - p for p in self.drop]
+
+    def take(self, index):
+        """The ensemble for cells ``index`` of this one: the same networks, mask seed and
+        cache of exact ensembles (so every strategy and metric enumerates them once)."""
+        return replace(self, **self.taken_fields(index),
+                       index=np.asarray(self.index)[np.asarray(index, dtype=int)], cache=self.cache)
 
     def column(self, j: int) -> tuple[list, list]:
         """Weights and biases of distinct column ``j`` as plain ``(d_l, d_{l+1})`` arrays."""
