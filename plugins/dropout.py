@@ -155,36 +155,81 @@ class _MonteCarlo(_DropoutStrategy):
     def predict(self, ensemble, X):
         X = np.asarray(X, dtype=float)
         counts = np.broadcast_to(np.asarray(self.n_masks), (ensemble.m,))
+        wanted: dict[int, list[int]] = {}
+        for j, n_masks in zip(ensemble.index.tolist(), counts.tolist()):
+            wanted.setdefault(int(j), []).append(int(n_masks))
+        means = {}
+        for j, n_list in wanted.items():
+            with one_blas_thread():
+                sums = mc_sums(ensemble, j, X, n_list, self.block)
+            for n_masks in n_list:
+                total = sums[n_masks]["logits" if self.geometric else "probabilities"]
+                mean = total / n_masks
+                means[j, n_masks] = softmax(mean) if self.geometric else mean
         out = None
-        done: dict[tuple, np.ndarray] = {}
-        for i, (j, n_masks) in enumerate(zip(ensemble.index, counts)):
-            key = (int(j), int(n_masks))
-            if key not in done:
-                with one_blas_thread():
-                    done[key] = self.sample_mean(ensemble, int(j), X, int(n_masks))
+        for i, (j, n_masks) in enumerate(zip(ensemble.index.tolist(), counts.tolist())):
+            mean = means[int(j), int(n_masks)]
             if out is None:
-                out = np.empty((X.shape[0], ensemble.m, done[key].shape[1]))
-            out[:, i] = done[key]
+                out = np.empty((X.shape[0], ensemble.m, mean.shape[1]))
+            out[:, i] = mean
         return out
 
     def sample_mean(self, ensemble, j, X, n_masks):
         """Mean over ``n_masks`` sampled masks per point for distinct column ``j``, ``(n, C)``."""
-        net = ensemble.network.take([j])
-        L = len(net.weights)
-        sizes = net.sizes
-        # One generator per layer, so a smaller n_masks draws a prefix of a larger one's masks.
-        gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed, spawn_key=(j, l)))
-                for l in range(L)]
-        n = X.shape[0]
-        total = 0.0
-        for lo in range(0, n_masks, self.block):
-            b = min(self.block, n_masks - lo)
-            masks = [(gens[l].random((b, n, sizes[l])) >= ensemble.drop[l]).astype(float)
-                     if ensemble.drop[l] > 0 else None for l in range(L)]
-            Z = _masked_logits(net, X, masks, ensemble.keep, b)  # (b, n, C)
-            total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
-        mean = total / n_masks
+        total = mc_sums(ensemble, j, X, [n_masks], self.block)[n_masks]
+        mean = total["logits" if self.geometric else "probabilities"] / n_masks
         return softmax(mean) if self.geometric else mean
+
+
+def mc_sums(ensemble: DropoutEnsemble, j: int, X: np.ndarray, counts: list[int],
+            block: int = 64) -> dict[int, dict[str, np.ndarray]]:
+    """Per count ``n`` of ``counts``: the sums over the first ``n`` sampled masks of the
+    logits and of the probabilities of distinct column ``j``, ``(n_points, C)`` each.
+
+    Masks are drawn in blocks of ``block`` from one generator per layer, so the
+    first ``n`` masks of any count are the same; one pass up to the largest
+    count gives every smaller one (the partial block summed as its own block
+    would be). ``mc_arithmetic`` and ``mc_geometric`` draw the same masks, so
+    both sums come from one pass, cached on the ensemble per ``X``: the
+    strategies of one fit group sample once.
+    """
+    def key(n):
+        return ("mc", id(X), int(j), int(n), block)
+
+    missing = sorted({int(n) for n in counts if key(n) not in ensemble.cache})
+    if missing:
+        for n, sums in _sample_sums(ensemble, int(j), X, missing, block).items():
+            ensemble.cache[key(n)] = {"X": X, **sums}  # holds X: its id is not reused meanwhile
+    return {int(n): ensemble.cache[key(n)] for n in counts}
+
+
+def _sample_sums(ensemble, j, X, counts, block):
+    """Sums for ascending ``counts`` in one pass of blocks, each as a pass of its own would add."""
+    net = ensemble.network.take([j])
+    L = len(net.weights)
+    sizes = net.sizes
+    # One generator per layer, so a smaller n_masks draws a prefix of a larger one's masks.
+    gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed, spawn_key=(j, l)))
+            for l in range(L)]
+    n = X.shape[0]
+    out = {}
+    logits = probabilities = 0.0
+    n_max = counts[-1]
+    for lo in range(0, n_max, block):
+        b = min(block, n_max - lo)
+        masks = [(gens[l].random((b, n, sizes[l])) >= ensemble.drop[l]).astype(float)
+                 if ensemble.drop[l] > 0 else None for l in range(L)]
+        Z = _masked_logits(net, X, masks, ensemble.keep, b)  # (b, n, C)
+        P = softmax(Z)
+        for c in counts:
+            if lo < c < lo + b:  # a smaller count ends inside this block: its last, partial block
+                out[c] = {"logits": logits + Z[:c - lo].sum(axis=0),
+                          "probabilities": probabilities + P[:c - lo].sum(axis=0)}
+        logits = logits + Z.sum(axis=0)
+        probabilities = probabilities + P.sum(axis=0)
+        if lo + b in counts:
+            out[lo + b] = {"logits": logits, "probabilities": probabilities}
+    return out
 
 
 def _masked_logits(net: Network, X, masks, keep, b: int):

@@ -116,7 +116,8 @@ class CountingCache(dict):
     stores = 0
 
     def __setitem__(self, key, value):
-        CountingCache.stores += 1
+        if key[0] != "mc":  # Monte Carlo sums are cached beside the exact means
+            CountingCache.stores += 1
         super().__setitem__(key, value)
 
 
@@ -179,3 +180,44 @@ def test_a_fit_group_over_its_budget_stores_every_cell_as_timed_out():
     assert [r["status"] for r in rows] == ["error"] * len(fit_group)
     assert all(r["error"].startswith("CellTimeout:") for r in rows)
     assert np.all([r["cell_id"] == c.cell_id for r, c in zip(rows, fit_group)])
+
+
+def one_pass_per_count(ensemble, j, X, n_masks, geometric, block=64):
+    """The Monte Carlo mean as one pass of its own per count: blocks of masks, summed."""
+    from regsim.plugins.dropout import _masked_logits
+    from regsim.plugins.networks import softmax
+
+    net = ensemble.network.take([j])
+    gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed, spawn_key=(j, l)))
+            for l in range(len(net.weights))]
+    total = 0.0
+    for lo in range(0, n_masks, block):
+        b = min(block, n_masks - lo)
+        masks = [(g.random((b, X.shape[0], d)) >= p).astype(float) if p > 0 else None
+                 for g, d, p in zip(gens, net.sizes, ensemble.drop)]
+        Z = _masked_logits(net, X, masks, ensemble.keep, b)
+        total = total + (Z.sum(axis=0) if geometric else softmax(Z).sum(axis=0))
+    mean = total / n_masks
+    return softmax(mean) if geometric else mean
+
+
+def test_monte_carlo_counts_and_strategies_share_one_pass_with_the_same_numbers():
+    from regsim.plugins.dropout import DropoutEnsemble, MCArithmetic, MCGeometric
+    from regsim.plugins.networks import Network
+
+    rng = np.random.default_rng(1)
+    net = Network.init([6, 7, 4], 2, rng)
+    net = Network([W + 0.1 * rng.standard_normal(W.shape) for W in net.weights],
+                  [b + 0.1 * rng.standard_normal(b.shape) for b in net.biases])
+    counts = [1, 10, 63, 64, 65, 128, 130, 300]  # inside, at and past block boundaries
+    index = np.repeat([0, 1], len(counts))
+    ensemble = DropoutEnsemble(m=len(index), network=net, index=index, drop=[0.2, 0.5],
+                               mask_seed=123)
+    X = rng.standard_normal((50, 6))
+    for cls in (MCArithmetic, MCGeometric):
+        P = cls(n_masks=np.array(counts * 2)).predict(ensemble, X)
+        for i, (j, n_masks) in enumerate(zip(index.tolist(), counts * 2)):
+            expected = one_pass_per_count(ensemble, j, X, n_masks, cls.geometric)
+            assert np.array_equal(P[:, i], expected), (cls.name, j, n_masks)
+    # one pass per network up to the largest count, read by both strategies
+    assert sorted(k[3] for k in ensemble.cache if k[0] == "mc") == sorted(counts * 2)
