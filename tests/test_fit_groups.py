@@ -221,3 +221,58 @@ def test_monte_carlo_counts_and_strategies_share_one_pass_with_the_same_numbers(
             assert np.array_equal(P[:, i], expected), (cls.name, j, n_masks)
     # one pass per network up to the largest count, read by both strategies
     assert sorted(k[3] for k in ensemble.cache if k[0] == "mc") == sorted(counts * 2)
+
+
+def test_bagging_strategies_share_the_members_with_the_numbers_of_separate_groups():
+    spec = load_spec({
+        "name": "bagging-fit-groups", "seeds": 2,
+        "problem": {"plugin": "softmax_classification", "n_train": 60, "n_test": 40,
+                    "n_features": 4, "n_classes": 3},
+        "learner": {"plugin": "tree", "min_samples_leaf": 2},
+        "penalty": {"plugin": "none"},
+        "ensembler": {"plugin": "bagging", "k": [1, 3, 8]},
+        "inference": [{"plugin": "arithmetic_mean"}, {"plugin": "geometric_mean"},
+                      {"plugin": "majority_vote"}],
+        "metrics": ["accuracy", "log_loss", "bagging_moments"]})
+    assert [len(g) for g in group_cells(spec.cells)] == [9, 9]  # 3 strategies x 3 sizes
+    shared = run_cells(spec.cells, sweep="t", run_id="r")
+    separate = run_cells(spec.cells, sweep="t", run_id="r", share_fits=False)
+    assert {r["status"] for r in shared} == {"ok"}
+    assert same_rows(shared, separate) == []
+    votes = [r for r in shared if r["inference"] == "majority_vote"]
+    means = [r for r in shared if r["inference"] == "arithmetic_mean"]
+    assert [r["accuracy"] for r in votes] != [r["accuracy"] for r in means] or \
+        [r["log_loss"] for r in votes] != [r["log_loss"] for r in means]  # strategies still differ
+
+
+@pytest.mark.parametrize("ensembler, strategies", [
+    ({"plugin": "bagging", "k": [1, 3, 8]}, ["arithmetic_mean", "majority_vote"]),
+    ({"plugin": "dropout", "drop_input": 0.3, "drop_hidden": 0.0},
+     ["weight_scaling", "mc_geometric", "exact_arithmetic"]),
+])
+def test_take_selects_columns_with_their_predictions(ensembler, strategies):
+    from regsim.runner import _build, rngs_for
+
+    penalty = {"plugin": "l2", "alpha": [1e-3, 1e-1]} if ensembler["plugin"] == "dropout" \
+        else {"plugin": "none"}
+    learner = {"plugin": "softmax_regression", "n_epochs": 2} \
+        if ensembler["plugin"] == "dropout" else {"plugin": "tree"}
+    spec = load_spec({"name": "take", "problem": {
+        "plugin": "softmax_classification", "n_train": 50, "n_test": 30, "n_features": 4,
+        "n_classes": 3}, "learner": learner, "penalty": penalty, "ensembler": ensembler,
+        "inference": {"plugin": strategies[0]}})
+    cells = spec.cells
+    registry = regsim.get_registry()
+    data = _build(registry, "problem", cells).generate(rngs_for(0)["problem"])
+    fit = _build(registry, "ensembler", cells).fit(
+        data, _build(registry, "learner", cells), _build(registry, "penalty", cells),
+        rngs_for(0)["ensembler"])
+    index = np.array([1, 0, 1, 1])
+    taken = fit.take(index)
+    assert taken.m == 4 and list(taken.status) == [fit.status[i] for i in index]
+    for name in strategies:
+        strategy = registry.get("inference", name)()
+        whole, part = strategy.predict(fit, data.X_test), strategy.predict(taken, data.X_test)
+        assert np.array_equal(part, whole[:, index])
+    for col, values in fit.columns.items():
+        assert np.array_equal(np.asarray(taken.columns[col]), np.asarray(values)[index])
