@@ -46,7 +46,8 @@ learner
 ensembler
     an ensemble of the declared kind with ``m`` columns; ensembles that list
     members implement the member protocol with consistent shapes;
-    deterministic under a seed.
+    deterministic under a seed; ``take(index)``, where implemented, gives
+    those columns and their predictions under every accepting strategy.
 inference
     on a real ensemble from an installed ensembler and, for strategies that
     accept ``"bagging"``, on the kit's :func:`known_ensemble`: predictions of
@@ -884,6 +885,38 @@ def check_ensembler_deterministic(cls, ctx: _Context) -> None:
     _same_arrays(a, b, "ensemble")
 
 
+def check_ensembler_take(cls, ctx: _Context) -> None:
+    """An ensemble that implements ``take(index)`` gives columns ``index`` of itself: their
+    status, messages and columns, and from every installed strategy that accepts its kind
+    exactly the predictions of those columns (the runner shares one fit between strategies
+    through it). Skipped when ``take`` is not implemented."""
+    ens, data, learner, pen = _ensembler_setup(cls, ctx)
+    out = ens.fit(data, learner, pen, np.random.default_rng(0))
+    if type(out).take is Fit.take:
+        raise CheckSkipped(f"{type(out).__name__} does not implement take(index)")
+    index = np.array([out.m - 1, 0, out.m - 1])
+    taken = out.take(index)
+    if not isinstance(taken, type(out)) or taken.m != len(index):
+        raise AssertionError(f"take({index.tolist()}): {type(taken).__name__} with m="
+                             f"{getattr(taken, 'm', None)}, expected {type(out).__name__} with "
+                             f"m={len(index)}")
+    if list(taken.status) != [out.status[i] for i in index] or \
+            list(taken.message) != [out.message[i] for i in index]:
+        raise AssertionError(f"take({index.tolist()}): status or message not those of the columns")
+    _same_arrays(_untimed(taken.columns), {k: np.asarray(v)[index] for k, v in
+                                           _untimed(out.columns).items()}, "take().columns")
+    for name in ctx.registry.names("inference"):
+        strategy_cls = ctx.registry.get("inference", name)
+        if out.kind not in strategy_cls.accepts or data.task not in strategy_cls.tasks:
+            continue
+        strategy = strategy_cls(**_column(example_values(strategy_cls), strategy_cls, 0))
+        whole = np.asarray(strategy.predict(out, data.X_test))
+        part = np.asarray(strategy.predict(taken, data.X_test))
+        if not np.array_equal(part, whole[:, index]):
+            raise AssertionError(f"take({index.tolist()}): {name} predicts other values than for "
+                                 f"those columns of the ensemble")
+
+
 # --------------------------------------------------------------------------- inference
 
 
@@ -1182,7 +1215,7 @@ CHECKS: dict[str, tuple[Callable, ...]] = {
     "learner": _SHARED + (check_learner_fit, check_learner_batched_equals_per_column,
                           check_learner_deterministic),
     "ensembler": _SHARED + (check_ensembler_fit, check_ensembler_member_protocol,
-                            check_ensembler_deterministic),
+                            check_ensembler_deterministic, check_ensembler_take),
     "inference": _SHARED + (check_inference_predict, check_inference_known_ensemble,
                             check_inference_member_mask, check_inference_unanimous_members,
                             check_inference_within_members),

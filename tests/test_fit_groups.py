@@ -276,3 +276,32 @@ def test_take_selects_columns_with_their_predictions(ensembler, strategies):
         assert np.array_equal(part, whole[:, index])
     for col, values in fit.columns.items():
         assert np.array_equal(np.asarray(taken.columns[col]), np.asarray(values)[index])
+
+
+def test_kit_passes_the_builtin_takes_and_catches_a_wrong_one():
+    from dataclasses import dataclass, replace
+
+    from regsim.plugins.bagging import BaggedEnsemble, Bagging
+    from regsim.testing import run_checks
+
+    registry = regsim.get_registry()
+    for name in ("bagging", "dropout"):
+        result = {r.check: r for r in run_checks(registry.get("ensembler", name))}["ensembler_take"]
+        assert result.status == "passed", result.message
+
+    @dataclass
+    class FirstSizeTaken(BaggedEnsemble):
+        def take(self, index):  # forgets that the columns differ in ensemble size
+            index = np.asarray(index)
+            return replace(self, **self.taken_fields(index), k=np.full(len(index), self.k[0]),
+                           setting=np.asarray(self.setting)[index])
+
+    class WrongTake(Bagging):
+        name = "wrong_take_bagging"
+
+        def fit(self, data, learner, penalty, rng):
+            ens = super().fit(data, learner, penalty, rng)
+            return FirstSizeTaken(**{f: getattr(ens, f) for f in ens.__dataclass_fields__})
+
+    result = {r.check: r for r in run_checks(WrongTake)}["ensembler_take"]
+    assert result.status == "failed" and "predicts other values" in result.message
