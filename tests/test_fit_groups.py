@@ -305,3 +305,22 @@ def test_kit_passes_the_builtin_takes_and_catches_a_wrong_one():
 
     result = {r.check: r for r in run_checks(WrongTake)}["ensembler_take"]
     assert result.status == "failed" and "predicts other values" in result.message
+
+
+def test_a_group_with_its_fit_columns_in_another_order_fits_on_its_own():
+    # zip pairs each strategy with its own alpha order: Monte Carlo masks are keyed by the
+    # network's position in its group's batch, so reading the shared fit in another order
+    # would change numbers; the group fits alone, with the numbers of separate groups.
+    raw = dropout_spec(inference=[{"plugin": "weight_scaling"},
+                                  {"plugin": "mc_arithmetic", "n_masks": 15}], seeds=1)
+    raw.update(problem=raw["problem"][0], learner=raw["learner"][0],
+               ensembler={"plugin": "dropout", "drop_input": 0.3, "drop_hidden": 0.0},
+               penalty=[{"plugin": "l2", "alpha": [1e-3, 1e-1]},
+                        {"plugin": "l2", "alpha": [1e-1, 1e-3]}],
+               zip=[["penalty", "inference"]])
+    spec = load_spec(raw)
+    assert [len(g) for g in group_cells(spec.cells)] == [4]  # one fit group of two groups
+    shared = run_cells(spec.cells, sweep="t", run_id="r")
+    separate = run_cells(spec.cells, sweep="t", run_id="r", share_fits=False)
+    assert {r["status"] for r in shared} == {"ok"}
+    assert same_rows(shared, separate) == []
