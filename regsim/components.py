@@ -360,6 +360,29 @@ class Fit:
         """Predictions ``(n, m)`` (regression) or probabilities ``(n, m, C)``."""
         raise NotImplementedError
 
+    def take(self, index: np.ndarray) -> "Fit":
+        """The fit for cells ``index``: column ``i`` of the result is column ``index[i]``.
+
+        ``index`` is an ``(m',)`` int array; entries may repeat. Optional: the
+        runner calls it to let the inference strategies of one fit group read
+        one fit (``Cell.fit_group``); a fit that does not override it is fitted
+        again for each strategy. The result must predict, for every column,
+        exactly what a fit made for those cells alone would, and should share
+        caches with ``self``. :meth:`taken_fields` gives the base fields.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not select columns")
+
+    def taken_fields(self, index: np.ndarray) -> dict[str, Any]:
+        """``m``, ``status``, ``message`` and ``columns`` restricted to ``index``."""
+        index = np.asarray(index, dtype=int)
+        return {
+            "m": len(index),
+            "status": np.asarray(self.status, dtype=object)[index],
+            "message": [self.message[i] for i in index],
+            "columns": {k: (np.asarray(v)[index] if isinstance(v, np.ndarray)
+                            else [v[i] for i in index]) for k, v in self.columns.items()},
+        }
+
 
 @dataclass
 class LinearFit(Fit):

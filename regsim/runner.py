@@ -2,7 +2,12 @@
 path of a group in one batched computation, evaluate metrics, build rows.
 
 Cells that differ only in *path* parameters (penalty strengths, ensemble sizes)
-form a group and share one problem instance and one fit. Randomness comes from
+form a group and share one problem instance and one fit. Groups that differ
+only in their inference strategy form a *fit group* (``Cell.fit_group``): the
+problem instance and the ensemble are built once for the fit group, over its
+distinct fit configurations, and every strategy's group reads them (through
+``Fit.take``), so a network is trained once and its exact ensembles are
+enumerated once whatever the strategies and metrics. Randomness comes from
 ``numpy.random.SeedSequence(cell seed)`` with fixed spawn keys per role, so a
 cell's numbers never depend on chunking, ordering or the number of workers.
 """
@@ -19,11 +24,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .components import Evaluation
+from .components import Evaluation, Fit
 from .input_checks import DataError, check_dataset
 from .params import SpecError
 from .registry import Registry, get_registry
-from .spec import SLOTS, Cell
+from .spec import FIT_SLOTS, SLOTS, Cell, canonical_json
 
 __all__ = ["run_cells", "group_cells", "rngs_for", "Outcome", "STATUSES", "DONE_STATUSES",
            "CellTimeout", "time_budget", "theory_where"]
@@ -64,8 +69,22 @@ def rngs_for(seed: int) -> dict[str, np.random.Generator]:
     }
 
 
-def group_cells(cells: Iterable[Cell]) -> list[list[Cell]]:
-    """Cells grouped by ``Cell.group``, in first-seen order."""
+def group_cells(cells: Iterable[Cell], key: str = "fit_group") -> list[list[Cell]]:
+    """Cells grouped by fit group (``Cell.fit_group``), in first-seen order.
+
+    Each fit group's cells are listed group by group (``Cell.group``, in
+    first-seen order), so a fit group is a run of whole groups. Whoever splits
+    cells into tasks keeps each returned list together: the fit is shared only
+    inside one call of :func:`run_cells`. ``key="group"`` groups by batched
+    group only.
+    """
+    fit_groups: dict[str, dict[str, list[Cell]]] = defaultdict(lambda: defaultdict(list))
+    for cell in cells:
+        fit_groups[getattr(cell, key)][cell.group].append(cell)
+    return [[c for group in groups.values() for c in group] for groups in fit_groups.values()]
+
+
+def _split_groups(cells: list[Cell]) -> list[list[Cell]]:
     groups: dict[str, list[Cell]] = defaultdict(list)
     for cell in cells:
         groups[cell.group].append(cell)
@@ -133,23 +152,36 @@ class time_budget:
 
 def run_cells(cells: Iterable[Cell], *, sweep: str, run_id: str,
               registry: Registry | None = None,
-              time_budget_s: float | None = None) -> list[dict[str, Any]]:
+              time_budget_s: float | None = None,
+              share_fits: bool = True) -> list[dict[str, Any]]:
     """Run ``cells`` and return one row (a dict of columns) per cell.
 
     A group that raises is retried cell by cell, so one bad cell is stored with
     ``status="error"`` and its message while its neighbours still succeed.
+    Groups of one fit group (``Cell.fit_group``: the same problem instance,
+    learner, penalty and ensembler, different inference strategies) share one
+    fit; a group whose evaluation on the shared fit raises is run again on its
+    own, as above.
 
     ``time_budget_s`` is the budget per cell: a batched group of ``m`` cells
-    (one shared computation) gets ``m * time_budget_s`` seconds. A group over
-    its budget is not retried cell by cell (that would cost ``m`` times the
-    budget); each of its cells is stored with ``status="error"`` and a message
-    starting ``CellTimeout:``.
+    (one shared computation) gets ``m * time_budget_s`` seconds, a fit group
+    of ``m`` cells likewise. A group over its budget is not retried cell by
+    cell (that would cost ``m`` times the budget); each of its cells is stored
+    with ``status="error"`` and a message starting ``CellTimeout:``.
+
+    ``share_fits=False`` fits every group on its own (the behaviour before fit
+    groups; the benchmark's reference, and the same numbers).
     """
     registry = registry or get_registry()
     rows = []
-    for group in group_cells(cells):
-        budget = None if time_budget_s is None else time_budget_s * len(group)
-        for cell, row in zip(group, _run_group_or_cells(group, registry, budget)):
+    for fit_group in group_cells(cells, "fit_group" if share_fits else "group"):
+        groups = _split_groups(fit_group)
+        if len(groups) == 1:
+            budget = None if time_budget_s is None else time_budget_s * len(fit_group)
+            results = _run_group_or_cells(fit_group, registry, budget)
+        else:
+            results = _run_fit_group(groups, registry, time_budget_s)
+        for cell, row in zip(fit_group, results):
             try:
                 registry.hook.cell_finished(cell=cell.as_dict(), row=row)
             except CELL_EXCEPTIONS as exc:  # a hook's failure is this cell's, not the chunk's
@@ -181,6 +213,76 @@ def _run_group_or_cells(group: list[Cell], registry: Registry,
     return rows
 
 
+def _fit_key(cell: Cell) -> str:
+    """The cell's fit configuration: its fit slots with path parameters (canonical text)."""
+    return canonical_json({slot: cell.components[slot] for slot in FIT_SLOTS})
+
+
+def _run_fit_group(groups: list[list[Cell]], registry: Registry,
+                   time_budget_s: float | None) -> list[dict]:
+    """Rows of the groups of one fit group, in order: one fit, every group evaluated on it.
+
+    The fit covers the fit group's distinct fit configurations (first seen
+    first); a group whose cells are exactly those, in that order, reads the fit
+    as it is (the fit it would have made alone: same components, same
+    generators); a group whose cells repeat them (a strategy's own path
+    parameter, e.g. ``n_masks``) reads ``fit.take(index)``. A group that cannot
+    share (another set or order of fit configurations, a fit without ``take``,
+    or its evaluation raised) runs on its own as before; so does every group
+    when the shared fit itself raises.
+    """
+    n_cells = sum(len(g) for g in groups)
+    budget = None if time_budget_s is None else time_budget_s * n_cells
+    results: list[list[dict] | None] = [None] * len(groups)
+    try:
+        with time_budget(budget):
+            start = time.perf_counter()
+            first: dict[str, Cell] = {}  # fit configuration -> its first cell
+            keys = [[_fit_key(c) for c in group] for group in groups]
+            for group, group_keys in zip(groups, keys):
+                for cell, key in zip(group, group_keys):
+                    first.setdefault(key, cell)
+            position = {key: i for i, key in enumerate(first)}
+            shared = _fit(list(first.values()), registry)
+            fit_s = (time.perf_counter() - start) / n_cells
+            for i, (group, group_keys) in enumerate(zip(groups, keys)):
+                index = np.array([position[key] for key in group_keys])
+                fit = shared.fit
+                if not np.array_equal(index, np.arange(fit.m)):
+                    if type(fit).take is Fit.take or not _first_seen_in_order(index, fit.m):
+                        continue  # this fit cannot be shared: the group fits on its own
+                    fit = fit.take(index)
+                try:
+                    results[i] = _evaluate(group, registry, shared, fit, fit_s)
+                except CellTimeout:
+                    raise
+                except CELL_EXCEPTIONS:
+                    continue  # run on its own below, where a bad cell is found
+    except CellTimeout as exc:
+        return [_error_row(cell, exc) for group in groups for cell in group]
+    except CELL_EXCEPTIONS as exc:
+        if isinstance(exc, DataError):  # the data are the fit group's
+            return [_error_row(cell, exc) for group in groups for cell in group]
+    rows = []
+    for group, done in zip(groups, results):
+        if done is None:
+            done = _run_group_or_cells(
+                group, registry, None if time_budget_s is None else time_budget_s * len(group))
+        rows.extend(done)
+    return rows
+
+
+def _first_seen_in_order(index: np.ndarray, m: int) -> bool:
+    """Whether ``index`` meets every column ``0..m-1``, each first met in that order.
+
+    Then the group, fitted alone, would have fitted the same distinct columns in
+    the same order (plus repeats, which the ensemblers fit once): the only
+    groups that read a shared fit through ``take``.
+    """
+    _, first = np.unique(index, return_index=True)
+    return len(first) == m and np.array_equal(index[np.sort(first)], np.arange(m))
+
+
 def _build(registry: Registry, slot: str, group: list[Cell]):
     """The component of ``slot`` with path parameters as ``(m,)`` arrays."""
     first = group[0].components[slot]
@@ -196,24 +298,54 @@ def _build(registry: Registry, slot: str, group: list[Cell]):
     return cls(**values)
 
 
-def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
-    start = time.perf_counter()
-    cell0 = group[0]
-    rng = rngs_for(cell0.seed)
-    problem = _build(registry, "problem", group)
-    learner = _build(registry, "learner", group)
-    penalty = _build(registry, "penalty", group)
-    ensembler = _build(registry, "ensembler", group)
-    inference = _build(registry, "inference", group)
+class _SharedFit:
+    """What the cells of a fit group share: the problem instance and the fit."""
 
+    def __init__(self, data, learner, penalty, ensembler, fit):
+        self.data, self.learner, self.penalty = data, learner, penalty
+        self.ensembler, self.fit = ensembler, fit
+
+
+def _fit(cells: list[Cell], registry: Registry) -> _SharedFit:
+    """Generate the problem instance of ``cells`` and fit one column per cell."""
+    rng = rngs_for(cells[0].seed)
+    problem = _build(registry, "problem", cells)
+    learner = _build(registry, "learner", cells)
+    penalty = _build(registry, "penalty", cells)
+    ensembler = _build(registry, "ensembler", cells)
     data = check_dataset(problem.generate(rng["problem"]), f"problem {problem.name!r}")
     if ensembler is not None:
         fit = ensembler.fit(data, learner, penalty, rng["ensembler"])
     else:
         fit = learner.fit(data, penalty, rng["learner"])
+    if fit.m != len(cells):
+        raise RuntimeError(f"{type(fit).__name__} has {fit.m} columns for {len(cells)} cells")
+    return _SharedFit(data, learner, penalty, ensembler, fit)
+
+
+def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
+    start = time.perf_counter()
+    shared = _fit(group, registry)
+    fit_s = (time.perf_counter() - start) / len(group)
+    return _evaluate(group, registry, shared, shared.fit, fit_s)
+
+
+def _evaluate(group: list[Cell], registry: Registry, shared: _SharedFit, fit: Fit,
+              fit_s: float) -> list[dict]:
+    """Rows of ``group`` from ``fit`` (one column per cell): inference, metrics, statuses.
+
+    ``fit_s`` is the fit's time per cell; ``wall_s`` adds the group's own time.
+    """
+    start = time.perf_counter()
+    cell0 = group[0]
+    inference = _build(registry, "inference", group)
+    data, learner, penalty = shared.data, shared.learner, shared.penalty
+    if fit is not shared.fit:  # a view of the shared fit: the group's own path arrays
+        learner = _build(registry, "learner", group)
+        penalty = _build(registry, "penalty", group)
     if fit.m != len(group):
         raise RuntimeError(f"{type(fit).__name__} has {fit.m} columns for {len(group)} cells")
-    ev = Evaluation(data, learner, penalty, fit, ensemble=fit if ensembler else None,
+    ev = Evaluation(data, learner, penalty, fit, ensemble=fit if shared.ensembler else None,
                     inference=inference)
     status = np.array(fit.status, dtype=object)
     message = list(fit.message)
@@ -232,7 +364,7 @@ def _run_group(group: list[Cell], registry: Registry) -> list[dict]:
             holds[col] = [metric.holds(col, where) for where in wheres]
     columns.update(fit.columns)
 
-    wall = (time.perf_counter() - start) / len(group)
+    wall = fit_s + (time.perf_counter() - start) / len(group)
     rows = []
     for i, cell in enumerate(group):
         row = _identity(cell)

@@ -41,7 +41,7 @@ from .components import Component
 from .params import INT64_MAX, Param, SpecError, _yaml11_number, brief, key_text, validate_params
 from .registry import Registry, get_registry
 
-__all__ = ["Spec", "Cell", "SpecPlan", "load_spec", "plan_spec", "SLOTS", "canonical_json",
+__all__ = ["Spec", "Cell", "SpecPlan", "load_spec", "plan_spec", "SLOTS", "FIT_SLOTS", "canonical_json",
            "MAX_CELLS", "VALIDATE_CELL_CHECKS", "MAX_AXIS_POINTS", "MAX_SPEC_BYTES", "MAX_NAME_BYTES"]
 
 #: spec key -> component kind; the order is the order of result columns
@@ -53,6 +53,9 @@ SLOTS = {
     "inference": "inference",
 }
 REQUIRED_SLOTS = ("problem", "learner", "penalty")
+#: The slots a fit depends on: cells equal in these (path parameters aside) and
+#: in the seed share one fit whatever their inference strategy (``Cell.fit_group``).
+FIT_SLOTS = ("problem", "learner", "penalty", "ensembler")
 TOP_LEVEL = ("name", "seeds", *SLOTS, "metrics", "zip")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -95,6 +98,11 @@ class Cell:
     ``cell_id`` hashes the canonical parameters and seed (stable across runs,
     independent of key order). ``group`` hashes the same without *path*
     parameters: cells of one group run as one batched computation.
+    ``fit_group`` hashes the problem, learner, penalty and ensembler without
+    their path parameters, and the seed (not the inference strategy, not the
+    metrics): the groups of one fit group share one problem instance and one
+    fit, and each inference strategy reads it. A fit group is a union of
+    whole groups; chunking keeps it together (``regsim.runner.group_cells``).
     """
 
     components: dict  # slot -> {"plugin": name, **params} (or None for absent slots)
@@ -102,6 +110,11 @@ class Cell:
     seed: int
     cell_id: str = field(compare=False)
     group: str = field(compare=False)
+    fit_group: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if not self.fit_group:  # a cell built by hand: its group is its fit group
+            object.__setattr__(self, "fit_group", self.group)
 
     def as_dict(self) -> dict:
         return {"components": self.components, "metrics": list(self.metrics), "seed": self.seed}
@@ -678,7 +691,10 @@ def _make_cells(components: dict, metrics: list[str], seeds: list[int],
     """One cell per seed of one combination of components.
 
     ``cell_id`` is the digest of ``canonical_json({"components", "metrics",
-    "seed"})``; ``group`` the same with path parameters left out. The keys sort
+    "seed"})``; ``group`` the same with path parameters left out;
+    ``fit_group`` the digest of ``canonical_json({"fit", "seed"})`` where
+    ``fit`` holds the slots a fit depends on (:data:`FIT_SLOTS`) without path
+    parameters. The keys sort
     as written and the seed comes last, so the canonical text of the rest is
     made once per combination and each seed appended to it (expanding 100,000
     cells would otherwise spend most of its time in ``json.dumps``).
@@ -693,9 +709,11 @@ def _make_cells(components: dict, metrics: list[str], seeds: list[int],
                            if k == "plugin" or not cls.params[k].path}
     ident = canonical_json({"components": components, "metrics": metrics})[:-1]
     group = canonical_json({"components": unbatched, "metrics": metrics})[:-1]
+    fit = canonical_json({"fit": {s: unbatched[s] for s in FIT_SLOTS}})[:-1]
     frozen = tuple(metrics)
     return [Cell(components=components, metrics=frozen, seed=seed,
-                 cell_id=_hash(f'{ident},"seed":{seed}}}'), group=_hash(f'{group},"seed":{seed}}}'))
+                 cell_id=_hash(f'{ident},"seed":{seed}}}'), group=_hash(f'{group},"seed":{seed}}}'),
+                 fit_group=_hash(f'{fit},"seed":{seed}}}'))
             for seed in seeds]
 
 

@@ -15,7 +15,7 @@ Members are fitted in one batched computation when the learner offers one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -82,6 +82,12 @@ class BaggedEnsemble(Ensemble):
     def member_mask(self) -> np.ndarray:
         """``(K, m)``: whether member ``r`` belongs to the ensemble of column ``j``."""
         return np.arange(self.n_members)[:, None] < self.k[None, :]
+
+    def take(self, index):
+        """The ensemble for cells ``index`` of this one: the same members and prediction cache."""
+        index = np.asarray(index, dtype=int)
+        return replace(self, **self.taken_fields(index), k=np.asarray(self.k)[index],
+                       setting=np.asarray(self.setting)[index], _cache=self._cache)
 
 
 def distinct_settings(penalty: Penalty, m: int) -> tuple[Penalty, np.ndarray]:

@@ -36,7 +36,7 @@ Strategies
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -89,6 +89,13 @@ class DropoutEnsemble(Ensemble):
         if self.drops is not None:
             return [float(p) for p in self.drops[j]]
         return list(self.drop)
+
+    def take(self, index):
+        """The ensemble for cells ``index`` of this one: the same networks, mask seeds, drop
+        probabilities and cache of exact ensembles (so every strategy and metric enumerates
+        them once)."""
+        return replace(self, **self.taken_fields(index),
+                       index=np.asarray(self.index)[np.asarray(index, dtype=int)], cache=self.cache)
 
     def column(self, j: int) -> tuple[list, list]:
         """Weights and biases of distinct column ``j`` as plain ``(d_l, d_{l+1})`` arrays."""
@@ -233,44 +240,89 @@ class _MonteCarlo(_DropoutStrategy):
     def predict(self, ensemble, X):
         X = np.asarray(X, dtype=float)
         counts = np.broadcast_to(np.asarray(self.n_masks), (ensemble.m,))
+        wanted: dict[int, list[int]] = {}
+        for j, n_masks in zip(ensemble.index.tolist(), counts.tolist()):
+            wanted.setdefault(int(j), []).append(int(n_masks))
+        means = {}
+        for j, n_list in wanted.items():
+            with one_blas_thread():
+                sums = mc_sums(ensemble, j, X, n_list, self.block)
+            for n_masks in n_list:
+                total = sums[n_masks]["logits" if self.geometric else "probabilities"]
+                mean = total / n_masks
+                means[j, n_masks] = softmax(mean) if self.geometric else mean
         out = None
-        done: dict[tuple, np.ndarray] = {}
-        for i, (j, n_masks) in enumerate(zip(ensemble.index, counts)):
-            key = (int(j), int(n_masks))
-            if key not in done:
-                with one_blas_thread():
-                    done[key] = self.sample_mean(ensemble, int(j), X, int(n_masks))
+        for i, (j, n_masks) in enumerate(zip(ensemble.index.tolist(), counts.tolist())):
+            mean = means[int(j), int(n_masks)]
             if out is None:
-                out = np.empty((X.shape[0], ensemble.m) + done[key].shape[1:])
-            out[:, i] = done[key]
+                out = np.empty((X.shape[0], ensemble.m) + mean.shape[1:])
+            out[:, i] = mean
         return out
 
     def sample_mean(self, ensemble, j, X, n_masks):
         """Mean over ``n_masks`` sampled masks per point for distinct column ``j``, ``(n, C)``."""
-        net = ensemble.network.take([j])
-        L = len(net.weights)
-        sizes = net.sizes
-        # One generator per layer, so a smaller n_masks draws a prefix of a larger one's masks;
-        # the same for every network of the ensemble (common random numbers), so a cell's
-        # estimate does not depend on which cells were batched with it.
-        gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed_of(j),
-                                                             spawn_key=(0, l)))
-                for l in range(L)]
-        n = X.shape[0]
-        total = 0.0
-        drop = ensemble.drop_of(j)
-        keep = [1.0 - p for p in drop]
-        for lo in range(0, n_masks, self.block):
-            b = min(self.block, n_masks - lo)
-            masks = [(gens[l].random((b, n, sizes[l])) >= drop[l]).astype(float)
-                     if drop[l] > 0 else None for l in range(L)]
-            Z = _masked_logits(net, X, masks, keep, b)  # (b, n, C)
-            if net.output == "identity":
-                total = total + Z[:, :, 0].sum(axis=0)
-            else:
-                total = total + (Z.sum(axis=0) if self.geometric else softmax(Z).sum(axis=0))
-        mean = total / n_masks
+        total = mc_sums(ensemble, j, X, [n_masks], self.block)[n_masks]
+        mean = total["logits" if self.geometric else "probabilities"] / n_masks
         return softmax(mean) if self.geometric else mean
+
+
+def mc_sums(ensemble: DropoutEnsemble, j: int, X: np.ndarray, counts: list[int],
+            block: int = 64) -> dict[int, dict[str, np.ndarray]]:
+    """Per count ``n`` of ``counts``: the sums over the first ``n`` sampled masks of the
+    logits and of the probabilities of distinct column ``j``, ``(n_points, C)`` each.
+
+    Masks are drawn in blocks of ``block`` from one generator per layer, so the
+    first ``n`` masks of any count are the same; one pass up to the largest
+    count gives every smaller one (the partial block summed as its own block
+    would be). ``mc_arithmetic`` and ``mc_geometric`` draw the same masks, so
+    both sums come from one pass, cached on the ensemble per ``X``: the
+    strategies of one fit group sample once.
+    """
+    def key(n):
+        return ("mc", id(X), int(j), int(n), block)
+
+    missing = sorted({int(n) for n in counts if key(n) not in ensemble.cache})
+    if missing:
+        for n, sums in _sample_sums(ensemble, int(j), X, missing, block).items():
+            ensemble.cache[key(n)] = {"X": X, **sums}  # holds X: its id is not reused meanwhile
+    return {int(n): ensemble.cache[key(n)] for n in counts}
+
+
+def _sample_sums(ensemble, j, X, counts, block):
+    """Sums for ascending ``counts`` in one pass of blocks, each as a pass of its own would add."""
+    net = ensemble.network.take([j])
+    L = len(net.weights)
+    sizes = net.sizes
+    # One generator per layer, so a smaller n_masks draws a prefix of a larger one's masks;
+    # the same for every network of the ensemble (common random numbers), so a cell's
+    # estimate does not depend on which cells were batched with it.
+    gens = [np.random.default_rng(np.random.SeedSequence(ensemble.mask_seed_of(j),
+                                                         spawn_key=(0, l)))
+            for l in range(L)]
+    drop = ensemble.drop_of(j)
+    keep = [1.0 - p for p in drop]
+    n = X.shape[0]
+    out = {}
+    logits = probabilities = 0.0
+    n_max = counts[-1]
+    for lo in range(0, n_max, block):
+        b = min(block, n_max - lo)
+        masks = [(gens[l].random((b, n, sizes[l])) >= drop[l]).astype(float)
+                 if drop[l] > 0 else None for l in range(L)]
+        Z = _masked_logits(net, X, masks, keep, b)  # (b, n, C)
+        if net.output == "identity":  # regression: the sub-networks' outputs, (b, n)
+            Z = P = Z[:, :, 0]
+        else:
+            P = softmax(Z)
+        for c in counts:
+            if lo < c < lo + b:  # a smaller count ends inside this block: its last, partial block
+                out[c] = {"logits": logits + Z[:c - lo].sum(axis=0),
+                          "probabilities": probabilities + P[:c - lo].sum(axis=0)}
+        logits = logits + Z.sum(axis=0)
+        probabilities = probabilities + P.sum(axis=0)
+        if lo + b in counts:
+            out[lo + b] = {"logits": logits, "probabilities": probabilities}
+    return out
 
 
 def _masked_logits(net: Network, X, masks, keep, b: int):

@@ -46,7 +46,8 @@ learner
 ensembler
     an ensemble of the declared kind with ``m`` columns; ensembles that list
     members implement the member protocol with consistent shapes;
-    deterministic under a seed.
+    deterministic under a seed; ``take(index)``, where implemented, gives
+    those columns and their predictions under every accepting strategy.
 inference
     on a real ensemble from an installed ensembler and, for strategies that
     accept ``"bagging"``, on the kit's :func:`known_ensemble`: predictions of
@@ -92,6 +93,7 @@ from .ensembler import (
     check_ensembler_deterministic,
     check_ensembler_fit,
     check_ensembler_member_protocol,
+    check_ensembler_take,
 )
 from .inference import (
     KnownEnsemble,
@@ -140,7 +142,7 @@ CHECKS: dict[str, tuple[Callable, ...]] = {
     "learner": _SHARED + (check_learner_fit, check_learner_batched_equals_per_column,
                           check_learner_deterministic),
     "ensembler": _SHARED + (check_ensembler_fit, check_ensembler_member_protocol,
-                            check_ensembler_deterministic),
+                            check_ensembler_deterministic, check_ensembler_take),
     "inference": _SHARED + (check_inference_predict, check_inference_known_ensemble,
                             check_inference_member_mask, check_inference_unanimous_members,
                             check_inference_within_members),

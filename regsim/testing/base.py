@@ -140,6 +140,7 @@ class KitL2(Penalty):
     """Reference L2 penalty (α/2)‖w‖² used as a collaborator by the kit."""
 
     name = "kit_l2"
+    smooth = True
     params = {"alpha": Param(float, default=1.0, ge=0, path=True)}
 
     @property

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..components import Component, Ensemble, Penalty
+from ..components import Component, Ensemble, Fit, Penalty
 from .base import (
     CheckSkipped,
     KitL2,
     MEMBER_KIND,
     _Context,
     _KIT_ALPHAS,
+    _column,
     _data_for,
     _distributions,
     _learner_for,
@@ -95,3 +96,35 @@ def check_ensembler_deterministic(cls, ctx: _Context) -> None:
     b = cls(**example_values(cls, ctx.params)).fit(data, learner, pen, np.random.default_rng(3))
     a.columns, b.columns = _untimed(a.columns), _untimed(b.columns)
     _same_arrays(a, b, "ensemble")
+
+
+def check_ensembler_take(cls, ctx: _Context) -> None:
+    """An ensemble that implements ``take(index)`` gives columns ``index`` of itself: their
+    status, messages and columns, and from every installed strategy that accepts its kind
+    exactly the predictions of those columns (the runner shares one fit between strategies
+    through it). Skipped when ``take`` is not implemented."""
+    ens, data, learner, pen = _ensembler_setup(cls, ctx)
+    out = ens.fit(data, learner, pen, np.random.default_rng(0))
+    if type(out).take is Fit.take:
+        raise CheckSkipped(f"{type(out).__name__} does not implement take(index)")
+    index = np.array([out.m - 1, 0, out.m - 1])
+    taken = out.take(index)
+    if not isinstance(taken, type(out)) or taken.m != len(index):
+        raise AssertionError(f"take({index.tolist()}): {type(taken).__name__} with m="
+                             f"{getattr(taken, 'm', None)}, expected {type(out).__name__} with "
+                             f"m={len(index)}")
+    if list(taken.status) != [out.status[i] for i in index] or \
+            list(taken.message) != [out.message[i] for i in index]:
+        raise AssertionError(f"take({index.tolist()}): status or message not those of the columns")
+    _same_arrays(_untimed(taken.columns), {k: np.asarray(v)[index] for k, v in
+                                           _untimed(out.columns).items()}, "take().columns")
+    for name in ctx.registry.names("inference"):
+        strategy_cls = ctx.registry.get("inference", name)
+        if out.kind not in strategy_cls.accepts or data.task not in strategy_cls.tasks:
+            continue
+        strategy = strategy_cls(**_column(example_values(strategy_cls), strategy_cls, 0))
+        whole = np.asarray(strategy.predict(out, data.X_test))
+        part = np.asarray(strategy.predict(taken, data.X_test))
+        if not np.array_equal(part, whole[:, index]):
+            raise AssertionError(f"take({index.tolist()}): {name} predicts other values than for "
+                                 f"those columns of the ensemble")
