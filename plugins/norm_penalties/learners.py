@@ -56,8 +56,9 @@ def gradient_residual(q: Quadratic, W: np.ndarray, penalty_grad: np.ndarray) -> 
     of H. Only valid for a differentiable Ω: for |w| the sign sub-gradient is
     not the gradient at 0 (use :func:`prox_gradient_residual`).
     """
-    G = q.grad(W) + penalty_grad
-    scale = (np.linalg.norm(q.H @ W, axis=0) + np.linalg.norm(q.c)
+    HW = q.H @ W  # once: ∇J = Hw − c and the scale share it
+    G = HW - q.c[:, None] + penalty_grad
+    scale = (np.linalg.norm(HW, axis=0) + np.linalg.norm(q.c)
              + np.linalg.norm(penalty_grad, axis=0))
     return _relative(np.linalg.norm(G, axis=0), scale)
 
