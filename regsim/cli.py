@@ -316,8 +316,8 @@ def cmd_server(args) -> int:
                else f"started in {time.perf_counter() - t0:.1f} s")
         print(f"regsim: Prefect server {how}: API {state['url']}  UI {state['ui']}  "
               f"(pid {state['pid']}, log {state['log']})")
-        print("regsim: sweeps use it while PREFECT_API_URL is unset; for `regsim serve` and "
-              f"other Prefect clients: export PREFECT_API_URL={state['url']}")
+        print("regsim: `regsim sweep` and `regsim serve` use it while PREFECT_API_URL is unset; "
+              f"for other Prefect clients: export PREFECT_API_URL={state['url']}")
         return 0
     if args.action == "stop":
         state = stop_server()
@@ -395,10 +395,10 @@ def cmd_sweep(args) -> int:
     return 1 if counts.get("error", 0) or summary["failed_chunks"] or stored < n_cells else 0
 
 
-NO_SCHEDULER = """regsim: serve: PREFECT_API_URL is not set.
+NO_SCHEDULER = """regsim: serve: PREFECT_API_URL is not set and no local server runs.
 A schedule needs a persistent Prefect server: Prefect's temporary server runs
-no scheduler, so a cron or interval schedule would never fire. Start one and
-point regsim at it, e.g.:
+no scheduler, so a cron or interval schedule would never fire. Start one
+(`regsim server start`, then `regsim serve` finds it) or point regsim at one:
 
   prefect server start                       # in another terminal (or a service)
   export PREFECT_API_URL=http://127.0.0.1:4200/api
@@ -408,8 +408,6 @@ point regsim at it, e.g.:
 
 
 def cmd_serve(args) -> int:
-    import os
-    from pathlib import Path
 
     from .api import quiet_prefect_defaults
 
@@ -418,8 +416,24 @@ def cmd_serve(args) -> int:
         from prefect.settings import PREFECT_API_URL  # also honours profiles and prefect.toml
 
         if not PREFECT_API_URL.value():
-            print(NO_SCHEDULER, file=sys.stderr)
-            return 2
+            from .local_server import find_server
+
+            local = find_server()  # `regsim server start`: persistent, runs the scheduler
+            if not local:
+                print(NO_SCHEDULER, file=sys.stderr)
+                return 2
+            from .orchestration import _reporting_to
+
+            print(f"regsim: serving on the local Prefect server {local} (regsim server start)",
+                  file=sys.stderr)
+            with _reporting_to(local):
+                return _serve(args)
+    return _serve(args)
+
+
+def _serve(args) -> int:
+    from pathlib import Path
+
     _prefect_server_answers()
     spec = _load(args.spec)
     if not _run_options_ok(args):
