@@ -54,6 +54,7 @@ from regsim.store import (
     codes_hash,
     drop_cells,
     find_run,
+    _member,
     id_codes,
     plan_input_fingerprints,
     new_run_id,
@@ -80,6 +81,9 @@ OVERHEAD_FRACTION = 0.02
 MAX_CHUNKS = 2000
 #: Fraction of the groups run first, as one task, to measure the cost per cell.
 PILOT_FRACTION = 0.01
+#: At most this many cells in the pilot chunks together (1% of 10^7 cells would be
+#: one 100,000-cell chunk, its rows alone a few hundred MB).
+PILOT_MAX_CELLS = 20_000
 #: Chunks submitted ahead of those finished, per worker: the flow holds only these
 #: chunks' cells, whatever the size of the sweep.
 AHEAD_PER_WORKER = 2
@@ -380,15 +384,21 @@ def _plugins_of(plan: SpecPlan, metrics: list[str]) -> dict[str, set[str]]:
 
 
 def _cell_codes(plan: SpecPlan) -> np.ndarray:
-    """The ``uint64`` codes of every cell id of ``plan``, generated group by group."""
-    blocks, ids = [], []
+    """The ``uint64`` codes of every cell id of ``plan``, sorted (8 bytes a cell)."""
+    codes = np.empty(plan.n_cells, dtype=np.uint64)
+    filled, ids = 0, []
     for group in plan.iter_groups():
         ids.extend(c.cell_id for c in group)
         if len(ids) >= 65536:
-            blocks.append(id_codes(ids))
-            ids = []
-    blocks.append(id_codes(ids))
-    return np.concatenate(blocks)
+            codes[filled:filled + len(ids)] = id_codes(ids)
+            filled, ids = filled + len(ids), []
+    if ids:
+        codes[filled:filled + len(ids)] = id_codes(ids)
+        filled += len(ids)
+    if filled != len(codes):  # the plan's count and its cells disagree: a bug, never a mix
+        raise RuntimeError(f"spec plan: {filled} cells generated, {len(codes)} counted")
+    codes.sort()
+    return codes
 
 
 def _todo_groups(plan: SpecPlan, done: np.ndarray | None, block: int = 8192
@@ -398,8 +408,6 @@ def _todo_groups(plan: SpecPlan, done: np.ndarray | None, block: int = 8192
     if done is None or not len(done):
         yield from groups
         return
-    from regsim.store import _member
-
     while True:
         batch = list(itertools.islice(groups, max(1, block // 8)))
         if not batch:
@@ -470,7 +478,9 @@ def _run_chunks(todo: Iterator[list[Cell]], n_todo: int, n_groups: int, task_run
         collect(pack_chunks(todo, [chunk_size], start_index))
         bar.n_chunks = submitted
         return failed
-    n_pilot = min(n_groups, max(n_workers, math.ceil(PILOT_FRACTION * n_groups)))
+    per_group = max(1.0, n_todo / max(n_groups, 1))
+    n_pilot = min(n_groups, max(n_workers, min(math.ceil(PILOT_FRACTION * n_groups),
+                                               int(PILOT_MAX_CELLS / per_group))))
     groups = list(itertools.islice(todo, n_pilot))
     pilots = [Chunk(start_index + i, [c for g in groups[i::n_workers] for c in g])
               for i in range(min(n_workers, len(groups)))]
@@ -582,7 +592,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     # ids are held as 8-byte codes (80 MB for 10 million cells), not as strings.
     inputs = plan_input_fingerprints(parsed, registry)
     codes = _cell_codes(parsed)
-    cells_digest = codes_hash(codes)
+    cells_digest = codes_hash(codes, assume_sorted=True)
     identity = run_identity(cells_digest, inputs)
     previous, notes = (None, []) if rerun else find_run(
         sweep_dir, identity, spec_hash=spec_hash, inputs=inputs, cells_digest=cells_digest)
@@ -607,7 +617,7 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
                 logger.warning("sweep %s: %d doubled rows removed from %s", parsed.name,
                                scan.duplicates, run_dir)
             # only this plan's cells count (the identity says they are all of it)
-            done = scan.done[np.isin(scan.done, codes)] if len(scan.done) else scan.done
+            done = scan.done[_member(scan.done, codes)]
             n_todo = n_cells - len(done)
             if not n_todo and manifest.get("status") == "recovered":
                 manifest["status"] = "complete"

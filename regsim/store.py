@@ -661,12 +661,25 @@ def ids_of_codes(codes: np.ndarray) -> list[str]:
     return [text[i:i + 16] for i in range(0, len(text), 16)]
 
 
-def codes_hash(codes: np.ndarray, block: int = 1 << 20) -> str:
-    """:func:`cells_hash` of cell-id codes (any order, repeats allowed), in bounded memory."""
-    codes = np.unique(np.asarray(codes, dtype=np.uint64))
+def codes_hash(codes: np.ndarray, block: int = 1 << 18, *, assume_sorted: bool = False) -> str:
+    """:func:`cells_hash` of cell-id codes (any order, repeats allowed), in bounded memory.
+
+    With ``assume_sorted`` the codes must be sorted ascending (no copy is made);
+    otherwise a sorted copy is taken. Beyond that, memory is ``O(block)``.
+    """
+    codes = np.asarray(codes, dtype=np.uint64)
+    if not assume_sorted:
+        codes = np.sort(codes)
     h = hashlib.sha256()
+    previous = None
     for start in range(0, len(codes), block):
         part = codes[start:start + block]
+        fresh = np.ones(len(part), dtype=bool)
+        fresh[1:] = part[1:] != part[:-1]
+        if previous is not None:
+            fresh[0] = part[0] != previous
+        previous = part[-1]
+        part = part[fresh]
         text = np.frombuffer(part.astype(">u8").tobytes().hex().encode(), dtype=np.uint8)
         lines = np.empty((len(part), 17), dtype=np.uint8)
         lines[:, :16] = text.reshape(len(part), 16)
@@ -819,6 +832,10 @@ def _dedupe(run_dir: Path, found: list[tuple[str, str | None, np.ndarray]],
     if not found:
         return 0, np.zeros(0, dtype=bool)
     codes = np.concatenate([f[2] for f in found])
+    ordered = np.sort(codes)  # the usual case, no cell twice, needs no more than this copy
+    if not len(ordered) or not np.any(ordered[1:] == ordered[:-1]):
+        return 0, np.ones(len(codes), dtype=bool)
+    del ordered
     ranks = np.repeat(rank_of, [len(f[2]) for f in found])
     idx = np.lexsort((ranks, codes))
     sc, sr = codes[idx], ranks[idx]
