@@ -2,7 +2,10 @@
 
 Each task runs one chunk of cells (whole batched groups, never split), writes
 its own Parquet part atomically and returns the part's path and status counts;
-the flow never holds the rows. Usable as a subflow of a user's own flow::
+the flow never holds the rows, nor all the cells: they are generated group by
+group from the spec's plan (``SpecPlan.iter_groups``), packed into chunks as
+chunks are submitted (a few per worker ahead), and the run's identity and
+resume work on 8-byte cell-id codes, so memory stays bounded for 10^7 cells. Usable as a subflow of a user's own flow::
 
     from regsim.flows.sweep import sweep
     sweep(spec={"name": ..., ...}, out="data/results")
