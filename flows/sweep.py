@@ -620,7 +620,11 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
                 logger.warning("sweep %s: %d doubled rows removed from %s", parsed.name,
                                scan.duplicates, run_dir)
             # only this plan's cells count (the identity says they are all of it)
-            done = scan.done[_member(scan.done, codes)]
+            done = scan.done
+            planned = _member(done, codes)
+            if not planned.all():
+                done = done[planned]
+            del planned
             n_todo = n_cells - len(done)
             if not n_todo and manifest.get("status") == "recovered":
                 manifest["status"] = "complete"

@@ -811,11 +811,16 @@ class RunScan:
 _FINAL = ("ok", "diverged")
 
 
-def _member(codes: np.ndarray, sorted_codes: np.ndarray) -> np.ndarray:
+def _member(codes: np.ndarray, sorted_codes: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """Which of ``codes`` are in ``sorted_codes`` (ascending), in blocks of ``block``."""
+    out = np.zeros(len(codes), dtype=bool)
     if not len(sorted_codes):
-        return np.zeros(len(codes), dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_codes, codes), len(sorted_codes) - 1)
-    return sorted_codes[pos] == codes
+        return out
+    for start in range(0, len(codes), block):
+        part = codes[start:start + block]
+        pos = np.minimum(np.searchsorted(sorted_codes, part), len(sorted_codes) - 1)
+        out[start:start + block] = sorted_codes[pos] == part
+    return out
 
 
 def _dedupe(run_dir: Path, found: list[tuple[str, str | None, np.ndarray]],
@@ -880,13 +885,25 @@ def scan_run(run_dir: str | Path, prefer_writer: str | None = None) -> RunScan:
         final.append(pc.is_in(table.column("status"),
                               value_set=pa.array(_FINAL)).to_numpy(zero_copy_only=False))
         del table
-    duplicates, kept = _dedupe(run_dir, found, prefer_writer)
+        pa.default_memory_pool().release_unused()  # decoded pages: give them back per part
     if not found:
-        return RunScan(np.zeros(0, dtype=np.uint64), set(), damaged, duplicates)
-    codes = np.concatenate([f[2] for f in found])[kept]
-    is_final = np.concatenate(final)[kept]
-    done = np.unique(codes[is_final])
-    others = np.unique(codes[~is_final])
+        return RunScan(np.zeros(0, dtype=np.uint64), set(), damaged, 0)
+    codes = np.concatenate([f[2] for f in found])
+    is_final = np.concatenate(final)
+    del final
+    done = codes[is_final]
+    done.sort()
+    others = np.sort(codes[~is_final])
+    doubled = (np.any(done[1:] == done[:-1]) or np.any(others[1:] == others[:-1])
+               or np.any(_member(others, done)))
+    duplicates = 0
+    if doubled:  # rare (a superseded writer committed): keep one row per cell, then recount
+        del done, others
+        duplicates, kept = _dedupe(run_dir, found, prefer_writer)
+        codes, is_final = codes[kept], is_final[kept]
+        done = np.unique(codes[is_final])
+        others = np.unique(codes[~is_final])
+    del found, codes
     redo = set(ids_of_codes(others[~_member(others, done)]))
     return RunScan(done, redo, damaged, duplicates)
 
