@@ -378,7 +378,7 @@ def cmd_sweep(args) -> int:
     missing = f", {n_cells - stored} not stored" if stored < n_cells else ""
     print(f"cells     {summary['n_cells']}: {stored} stored ({detail}){missing}")
     print(f"wall time {process_seconds():.1f} s in all (start-up, Prefect, cells); the sweep's "
-          f"flow {summary['wall_s']:.1f} s, cells {summary.get('compute_s', 0.0):.1f} s of work")
+          f"flow {summary['wall_s']:.1f} s, cells {summary.get('compute_s', 0.0):.2f} s of work")
     print(f"results   {summary['run_dir']}")
     if counts.get("error", 0) or counts.get("not_converged", 0):
         df = read_results(summary["run_dir"], columns=["cell_id", "status", "error"])
