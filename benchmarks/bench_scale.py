@@ -24,7 +24,10 @@
    on this work at that moment.
 3. Memory. ``/usr/bin/time -v regsim sweep`` of a 100,000-cell sweep of cheap
    cells (10,000 groups of 10 alphas, closed-form ridge): the CLI process's
-   maximum resident set size. Target < 1 GiB.
+   maximum resident set size, and cells per second (cells / wall time of the
+   whole command). Target < 1 GiB. Parts ``memory1e6`` and ``memory1e7`` run
+   the same sweep with 10x and 100x the seeds (10^6 and 10^7 cells; the
+   latter about 15 minutes at 12k cells/s), not run by default.
 
 The speed-up and memory runs, and the ``server`` overhead variant, use one
 Prefect server started for the benchmark (as ``prefect server start`` would
@@ -47,6 +50,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import json  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -160,14 +164,17 @@ def peak_rss_of_cli(spec: dict, tmp: Path, api_url: str) -> dict:
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
     if res.returncode != 0 or not match:
         raise RuntimeError(f"memory run failed ({res.returncode}): {res.stderr[-2000:]}")
-    return {"cells": 10 * spec["seeds"], "peak_rss_mib": int(match.group(1)) / 1024,
-            "wall_s": wall}
+    cells = 10 * spec["seeds"]
+    return {"cells": cells, "peak_rss_mib": int(match.group(1)) / 1024, "wall_s": wall,
+            "cells_per_s": cells / wall}
 
 
-PARTS = ("overhead", "speedup", "memory")
+PARTS = ("overhead", "speedup", "memory", "memory1e6", "memory1e7")
+#: Seeds of the memory sweeps (10 alphas each): 10^5, 10^6 and 10^7 cells.
+MEMORY_SEEDS = {"memory": 10_000, "memory1e6": 100_000, "memory1e7": 1_000_000}
 
 
-def main(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
+def main(quick: bool = False, parts: tuple[str, ...] = PARTS[:3]) -> dict:
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -231,10 +238,14 @@ def main(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
                     speedup["machine_capacity_after"] = machine_parallel_capacity(peer_spec)
                     results["speedup"] = speedup
 
-                if "memory" in parts:
-                    results["memory"] = peak_rss_of_cli(memory_spec, tmp, server.api_url)
-                    results["memory"]["target"] = "< 1024 MiB"
-                    print("memory", results["memory"], flush=True)
+                for part, seeds in MEMORY_SEEDS.items():
+                    if part not in parts:
+                        continue
+                    spec = dict(memory_spec, seeds=seeds // 10 if quick else seeds)
+                    results[part] = peak_rss_of_cli(spec, tmp, server.api_url)
+                    results[part]["target"] = "< 1024 MiB"
+                    print(part, results[part], flush=True)
+                    shutil.rmtree(tmp / "memory", ignore_errors=True)
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         from regsim.orchestration import _drain_to_server
@@ -246,5 +257,5 @@ def main(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
 
 
 if __name__ == "__main__":
-    chosen = tuple(p for p in PARTS if p in sys.argv[1:]) or PARTS
+    chosen = tuple(p for p in PARTS if p in sys.argv[1:]) or PARTS[:3]
     print(json.dumps(main(quick="--quick" in sys.argv, parts=chosen), indent=2))

@@ -2,7 +2,10 @@
 
 Each task runs one chunk of cells (whole batched groups, never split), writes
 its own Parquet part atomically and returns the part's path and status counts;
-the flow never holds the rows. Usable as a subflow of a user's own flow::
+the flow never holds the rows, nor all the cells: they are generated group by
+group from the spec's plan (``SpecPlan.iter_groups``), packed into chunks as
+chunks are submitted (a few per worker ahead), and the run's identity and
+resume work on 8-byte cell-id codes, so memory stays bounded for 10^7 cells. Usable as a subflow of a user's own flow::
 
     from regsim.flows.sweep import sweep
     sweep(spec={"name": ..., ...}, out="data/results")
@@ -13,6 +16,7 @@ and as a ``prefect.yaml`` entrypoint (``flows/sweep.py:sweep``).
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -24,10 +28,11 @@ import time
 import weakref
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.states import Failed
@@ -44,14 +49,17 @@ from regsim.flows.run_view import (
 )
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
-from regsim.spec import Cell, Spec, load_spec
+from regsim.params import SpecError
+from regsim.spec import Cell, Spec, SpecPlan, plan_spec
 from regsim.store import (
     MANIFEST,
     RUN_META,
-    cells_hash,
+    codes_hash,
     drop_cells,
     find_run,
-    input_fingerprints,
+    _member,
+    id_codes,
+    plan_input_fingerprints,
     new_run_id,
     read_manifest,
     recover_manifest,
@@ -76,6 +84,12 @@ OVERHEAD_FRACTION = 0.02
 MAX_CHUNKS = 2000
 #: Fraction of the groups run first, as one task, to measure the cost per cell.
 PILOT_FRACTION = 0.01
+#: At most this many cells in the pilot chunks together (1% of 10^7 cells would be
+#: one 100,000-cell chunk, its rows alone a few hundred MB).
+PILOT_MAX_CELLS = 20_000
+#: Chunks submitted ahead of those finished, per worker: the flow holds only these
+#: chunks' cells, whatever the size of the sweep.
+AHEAD_PER_WORKER = 2
 
 
 class Chunk:
@@ -110,15 +124,20 @@ def make_chunks(cells: list[Cell], chunk_size: int | None = None, start: int = 0
         if chunk_size < 1:
             raise ValueError(f"chunk_size: must be >= 1, got {chunk_size}")
         sizes = [chunk_size]
-    chunks, current = [], []
-    for group in group_cells(cells):
+    return list(pack_chunks(group_cells(cells), sizes, start))
+
+
+def pack_chunks(groups: Iterable[list[Cell]], sizes: list[int], start: int = 0) -> Iterator[Chunk]:
+    """Chunks from a stream of whole groups, one at a time (see :func:`make_chunks`)."""
+    current: list[Cell] = []
+    k = 0
+    for group in groups:
         current.extend(group)
-        if len(current) >= sizes[min(len(chunks), len(sizes) - 1)]:
-            chunks.append(Chunk(start + len(chunks), current))
-            current = []
+        if len(current) >= sizes[min(k, len(sizes) - 1)]:
+            yield Chunk(start + k, current)
+            k, current = k + 1, []
     if current:
-        chunks.append(Chunk(start + len(chunks), current))
-    return chunks
+        yield Chunk(start + k, current)
 
 
 def plan_chunk_sizes(cost_per_cell_s: float, n_cells: int, task_cost_s: float,
@@ -299,14 +318,19 @@ class Progress:
 
 
 def _versions(spec_plugins: dict[str, set[str]]) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
-    import pandas
     import prefect
     import pyarrow
 
+    try:  # from its metadata: importing pandas only for this costs a second
+        pandas_version = version("pandas")
+    except PackageNotFoundError:
+        pandas_version = None
     registry = get_registry()
     versions = {"regsim": __version__, "numpy": numpy.__version__, "prefect": prefect.__version__,
-                "pandas": pandas.__version__, "pyarrow": pyarrow.__version__,
+                "pandas": pandas_version, "pyarrow": pyarrow.__version__,
                 "python": platform.python_version()}
     for kind, names in spec_plugins.items():
         for name in names:
@@ -326,39 +350,79 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-#: Specs expanded by the caller in this process (``run_sweep`` validates before
-#: Prefect starts), keyed by spec hash, so the flow does not expand them again:
-#: a second expansion of 100,000 cells costs seconds and doubles peak memory.
-_EXPANDED: dict[str, Spec] = {}
+#: Spec plans validated by the caller in this process (``run_sweep`` validates before
+#: Prefect starts), keyed by spec hash, so the flow does not check them again.
+_PLANNED: dict[str, SpecPlan] = {}
 
 
-def hand_over(spec: Spec) -> None:
-    """Let the next ``sweep`` flow run in this process reuse ``spec``'s cells.
+def hand_over(plan: SpecPlan | Spec) -> None:
+    """Let the next ``sweep`` flow run in this process reuse ``plan``'s validation.
 
-    A shallow copy: the flow drops its reference to the cells as soon as it
-    has planned the chunks, without touching the caller's ``Spec``.
+    A ``SpecPlan`` holds no cells (they are generated chunk by chunk); a
+    ``Spec`` is planned again from its raw mapping.
     """
-    _EXPANDED[spec.spec_hash] = Spec(name=spec.name, raw=spec.raw, cells=spec.cells,
-                                     metrics=spec.metrics, source=spec.source)
+    if isinstance(plan, SpecPlan):
+        _PLANNED[Spec(name="", raw=plan.raw, cells=[], metrics=[]).spec_hash] = plan
 
 
-def _expand(spec: dict | str, registry) -> Spec:
+def _expand(spec: dict | str, registry) -> SpecPlan:
+    """The validated plan of ``spec`` (cells are generated lazily from it)."""
     if isinstance(spec, dict):
         key = Spec(name="", raw=spec, cells=[], metrics=[]).spec_hash
-        parsed = _EXPANDED.pop(key, None)
-        if parsed is not None:
-            return parsed
-    return load_spec(spec, registry)
+        planned = _PLANNED.pop(key, None)
+        if planned is not None:
+            return planned
+    plan = plan_spec(spec, registry)
+    try:
+        plan.check()
+    except SpecError as exc:
+        raise plan.located(exc) from None
+    return plan
 
 
-def _plugins_of(cells: list[Cell], metrics: list[str]) -> dict[str, set[str]]:
-    plugins: dict[str, set[str]] = {}
-    for cell in cells:
-        for slot, comp in cell.components.items():
-            if comp is not None:
-                plugins.setdefault(slot, set()).add(comp["plugin"])
+def _plugins_of(plan: SpecPlan, metrics: list[str]) -> dict[str, set[str]]:
+    plugins = {slot: names for slot, names in plan.plugins().items() if names}
     plugins["metric"] = set(metrics)
     return plugins
+
+
+def _cell_codes(plan: SpecPlan) -> np.ndarray:
+    """The ``uint64`` codes of every cell id of ``plan``, sorted (8 bytes a cell)."""
+    codes = np.empty(plan.n_cells, dtype=np.uint64)
+    filled, ids = 0, []
+    for group in plan.iter_groups():
+        ids.extend(c.cell_id for c in group)
+        if len(ids) >= 65536:
+            codes[filled:filled + len(ids)] = id_codes(ids)
+            filled, ids = filled + len(ids), []
+    if ids:
+        codes[filled:filled + len(ids)] = id_codes(ids)
+        filled += len(ids)
+    if filled != len(codes):  # the plan's count and its cells disagree: a bug, never a mix
+        raise RuntimeError(f"spec plan: {filled} cells generated, {len(codes)} counted")
+    codes.sort()
+    return codes
+
+
+def _todo_groups(plan: SpecPlan, done: np.ndarray | None, block: int = 8192
+                 ) -> Iterator[list[Cell]]:
+    """The groups of ``plan`` without the cells in ``done`` (sorted codes), streamed."""
+    groups = plan.iter_groups()
+    if done is None or not len(done):
+        yield from groups
+        return
+    while True:
+        batch = list(itertools.islice(groups, max(1, block // 8)))
+        if not batch:
+            return
+        codes = id_codes([c.cell_id for g in batch for c in g])
+        stored = _member(codes, done)
+        k = 0
+        for group in batch:
+            keep = [c for c, hit in zip(group, stored[k:k + len(group)]) if not hit]
+            k += len(group)
+            if keep:
+                yield keep
 
 
 def _next_part_index(run_dir: Path) -> int:
@@ -366,55 +430,77 @@ def _next_part_index(run_dir: Path) -> int:
     return max(indices, default=-1) + 1
 
 
-def _run_chunks(todo: list[Cell], task_runner, kind: str, n_workers: int,
-                submit: dict[str, Any], start_index: int, chunk_size: int | None,
-                bar: Progress, logger) -> list[str]:
-    """Map :func:`run_chunk` over ``todo`` on ``task_runner``; return the chunks that failed.
+def _run_chunks(todo: Iterator[list[Cell]], n_todo: int, n_groups: int, task_runner,
+                kind: str, n_workers: int, submit: dict[str, Any], start_index: int,
+                chunk_size: int | None, bar: Progress, logger) -> list[str]:
+    """Run :func:`run_chunk` over the groups ``todo`` (a stream) on ``task_runner``.
 
+    Returns the chunks that failed. Chunks are packed from the stream as they
+    are submitted, at most :data:`AHEAD_PER_WORKER` per worker ahead of those
+    finished, so memory holds a few chunks' cells whatever the sweep's size.
     With ``chunk_size``: chunks of that many cells. Without: pilot chunks first
-    (the first ~1% of groups, one chunk per worker, so every worker process
-    starts at once) to measure the cost per cell, then the rest in the sizes
-    :func:`plan_chunk_sizes` gives. A chunk that still fails after its retries
-    is reported, never counted as done.
+    (the first ~1% of the ``n_groups`` groups, one chunk per worker, so every
+    worker process starts at once) to measure the cost per cell, then the rest
+    in the sizes :func:`plan_chunk_sizes` gives. A chunk that still fails after
+    its retries is reported, never counted as done.
     """
     failed: list[str] = []
+    window = max(2, AHEAD_PER_WORKER * n_workers)
+    submitted = 0
 
-    def collect(chunks: list[Chunk]) -> None:
-        futures = task_runner.map(run_chunk, {"chunk": chunks, **submit})
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as exc:  # retries exhausted: go on, report, never mark done
-                message = str(exc)
-                if not message.startswith(NOT_STORED):
-                    message = f"{type(exc).__name__}: {message}"
-                    logger.error("a chunk failed after retries: %s", message)
-                failed.append(message)
-                continue
-            bar.update(result)
+    def settle(future) -> None:
+        try:
+            result = future.result()
+        except Exception as exc:  # retries exhausted: go on, report, never mark done
+            message = str(exc)
+            if not message.startswith(NOT_STORED):
+                message = f"{type(exc).__name__}: {message}"
+                logger.error("a chunk failed after retries: %s", message)
+            failed.append(message)
+            return
+        bar.update(result)
+
+    def collect(chunks: Iterable[Chunk]) -> None:
+        nonlocal submitted
+        pending: set = set()
+        for chunk in chunks:
+            pending.add(task_runner.submit(run_chunk, {"chunk": chunk, **submit}))
+            submitted += 1
+            del chunk
+            while len(pending) >= window:
+                future = next(as_completed(list(pending)))
+                pending.discard(future)
+                settle(future)
+        for future in as_completed(list(pending)):
+            settle(future)
 
     if chunk_size is not None:
-        chunks = make_chunks(todo, chunk_size, start=start_index)
-        bar.n_chunks = len(chunks)
-        collect(chunks)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size: must be >= 1, got {chunk_size}")
+        bar.n_chunks = math.ceil(n_todo / chunk_size)
+        collect(pack_chunks(todo, [chunk_size], start_index))
+        bar.n_chunks = submitted
         return failed
-    groups = group_cells(todo)
-    n_pilot = min(len(groups), max(n_workers, math.ceil(PILOT_FRACTION * len(groups))))
-    pilots = [Chunk(start_index + i, [c for g in groups[i:n_pilot:n_workers] for c in g])
-              for i in range(min(n_workers, n_pilot))]
-    rest = [c for g in groups[n_pilot:] for c in g]
+    per_group = max(1.0, n_todo / max(n_groups, 1))
+    n_pilot = min(n_groups, max(n_workers, min(math.ceil(PILOT_FRACTION * n_groups),
+                                               int(PILOT_MAX_CELLS / per_group))))
+    groups = list(itertools.islice(todo, n_pilot))
+    pilots = [Chunk(start_index + i, [c for g in groups[i::n_workers] for c in g])
+              for i in range(min(n_workers, len(groups)))]
+    n_rest = n_todo - sum(len(c) for c in pilots)
     del groups
-    bar.n_chunks = len(pilots) + (1 if rest else 0)
+    bar.n_chunks = len(pilots) + (1 if n_rest > 0 else 0)
     collect(pilots)
-    if rest:
+    del pilots
+    if n_rest > 0:
         measured = bar.compute_s / max(bar.done_cells, 1) if bar.done_cells else 1e-3
-        sizes = plan_chunk_sizes(measured, len(rest), TASK_COST_S[kind], n_workers)
-        chunks = make_chunks(rest, start=start_index + len(pilots), sizes=sizes)
-        del rest
-        bar.n_chunks = len(pilots) + len(chunks)
+        sizes = plan_chunk_sizes(measured, n_rest, TASK_COST_S[kind], n_workers)
+        n_chunks = len(sizes) if len(sizes) > 1 else math.ceil(n_rest / sizes[0])
+        bar.n_chunks += n_chunks - 1
         logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
-                    1e3 * measured, len(chunks), kind, n_workers)
-        collect(chunks)
+                    1e3 * measured, n_chunks, kind, n_workers)
+        collect(pack_chunks(todo, sizes, start_index + submitted))
+    bar.n_chunks = submitted
     return failed
 
 
@@ -497,18 +583,22 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     registry = get_registry()
-    parsed = _expand(spec, registry)
+    parsed = _expand(spec, registry)  # a plan: cells are generated chunk by chunk
     schema = result_schema(parsed, registry)
     sweep_dir = Path(out) / parsed.name
     flow_run_id = str(flow_run.id) if flow_run.id else None
+    n_cells = parsed.n_cells
+    spec_hash = Spec(name="", raw=parsed.raw, cells=[], metrics=[]).spec_hash
 
     # A run's identity is its SET of cells plus the bytes of every input file: the
-    # order of axis values does not matter, an edited CSV is a different run.
-    inputs = input_fingerprints(parsed.cells, registry)
-    cells_digest = cells_hash(parsed.cells)
+    # order of axis values does not matter, an edited CSV is a different run. The
+    # ids are held as 8-byte codes (80 MB for 10 million cells), not as strings.
+    inputs = plan_input_fingerprints(parsed, registry)
+    codes = _cell_codes(parsed)
+    cells_digest = codes_hash(codes, assume_sorted=True)
     identity = run_identity(cells_digest, inputs)
     previous, notes = (None, []) if rerun else find_run(
-        sweep_dir, identity, spec_hash=parsed.spec_hash, inputs=inputs, cells_digest=cells_digest)
+        sweep_dir, identity, spec_hash=spec_hash, inputs=inputs, cells_digest=cells_digest)
     for note in notes:
         logger.warning("sweep %s: %s", parsed.name, note)
     run_dir = previous if previous is not None else sweep_dir / new_run_id(started)
@@ -529,49 +619,54 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
             if scan.duplicates:
                 logger.warning("sweep %s: %d doubled rows removed from %s", parsed.name,
                                scan.duplicates, run_dir)
-            stored = scan.statuses
-            todo = [c for c in parsed.cells if stored.get(c.cell_id) not in DONE_STATUSES]
-            if not todo and manifest.get("status") == "recovered":
+            # only this plan's cells count (the identity says they are all of it)
+            done = scan.done
+            planned = _member(done, codes)
+            if not planned.all():
+                done = done[planned]
+            del planned
+            n_todo = n_cells - len(done)
+            if not n_todo and manifest.get("status") == "recovered":
                 manifest["status"] = "complete"
                 write_manifest(run_dir, manifest)
-            if not todo:
+            if not n_todo:
                 logger.info("sweep %s: all %d cells already stored in %s; nothing to do "
-                            "(rerun=True starts a new run)", parsed.name, len(parsed.cells),
-                            run_dir)
+                            "(rerun=True starts a new run)", parsed.name, n_cells, run_dir)
                 counts = {**Outcome().counts, **status_counts(run_dir)}
                 return finish({"run_dir": str(run_dir), "run_id": run_id,
                                "manifest": str(run_dir / MANIFEST), "counts": counts,
-                               "n_cells": len(parsed.cells), "n_run": 0, "resumed": True,
+                               "n_cells": n_cells, "n_run": 0, "resumed": True,
                                "wall_s": time.perf_counter() - t0, "failed_chunks": []},
-                              sweep_name=parsed.name, spec_hash=parsed.spec_hash,
+                              sweep_name=parsed.name, spec_hash=spec_hash,
                               runner=runner or "threads", logger=logger)
             # Remove old rows of the cells about to run before running them: a
             # crash in between leaves them missing (run next time), never doubled.
-            todo_ids = {c.cell_id for c in todo}
-            drop_cells(run_dir, todo_ids & set(stored))
-            del stored
+            drop_cells(run_dir, scan.redo)
             manifest.setdefault("resumes", []).append(
-                {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": len(todo),
+                {"started": started.isoformat(), "flow_run_id": flow_run_id, "n_todo": n_todo,
                  "damaged": scan.damaged, "duplicates_removed": scan.duplicates})
             manifest.update(status="running", finished=None)
             logger.info("sweep %s: resuming %s: %d of %d cells to run", parsed.name, run_dir,
-                        len(todo), len(parsed.cells))
+                        n_todo, n_cells)
+            del scan
         else:
             run_id = run_dir.name
-            todo = parsed.cells
+            done = None
+            n_todo = n_cells
             manifest = {
                 "sweep": parsed.name, "run_id": run_id, "status": "running",
-                "spec": parsed.raw, "spec_hash": parsed.spec_hash, "source": parsed.source,
+                "spec": parsed.raw, "spec_hash": spec_hash, "source": parsed.source,
                 "identity": identity, "cells_hash": cells_digest, "inputs": inputs,
-                "n_cells": len(parsed.cells), "n_chunks": None,
+                "n_cells": n_cells, "n_chunks": None,
                 "started": started.isoformat(), "finished": None,
                 "flow_run_id": flow_run_id,
-                "versions": _versions(_plugins_of(parsed.cells, parsed.metrics)),
+                "versions": _versions(_plugins_of(parsed, parsed.metrics)),
                 "git_commit": _git_commit(), "platform": platform.platform(),
             }
-        n_done_before = len(parsed.cells) - len(todo)
-        n_cells, n_todo = len(parsed.cells), len(todo)
-        parsed.cells = None  # from here on only ``todo`` is needed (memory for 100k cells)
+        del codes
+        n_done_before = n_cells - n_todo
+        groups_total = parsed.n_groups_streamed or parsed.n_groups or n_cells
+        n_groups = max(1, round(groups_total * n_todo / max(n_cells, 1)))
         write_manifest(run_dir, manifest)
         refresh_schema(run_dir, schema)  # readers of the sweep see this run's columns at once
         run_meta = json.dumps({k: manifest.get(k) for k in (
@@ -582,16 +677,15 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         with (chunk_task_runner(runner, workers, dask_address) if chosen
               else contextlib.nullcontext(FlowRunContext.get().task_runner)) as task_runner:
             kind, n_workers = runner_kind(task_runner), runner_workers(task_runner)
-            submit = dict(sweep_name=unmapped(parsed.name), schema=unmapped(schema),
-                          run_dir=unmapped(str(run_dir)), run_id=unmapped(run_id),
-                          time_budget_s=unmapped(time_budget_s),
-                          metadata=unmapped({**part_metadata(run_dir), RUN_META: run_meta}),
-                          writer=unmapped(token),
-                          owner=unmapped((socket.gethostname(), os.getpid())))
+            submit = dict(sweep_name=parsed.name, schema=schema, run_dir=str(run_dir),
+                          run_id=run_id, time_budget_s=time_budget_s,
+                          metadata={**part_metadata(run_dir), RUN_META: run_meta},
+                          writer=token, owner=(socket.gethostname(), os.getpid()))
             bar = Progress(None, n_todo, enabled=progress)
-            failed = _run_chunks(todo, task_runner, kind, n_workers, submit,
-                                 _next_part_index(run_dir), chunk_size, bar, logger)
-        del todo
+            failed = _run_chunks(_todo_groups(parsed, done), n_todo, n_groups, task_runner, kind,
+                                 n_workers, submit, _next_part_index(run_dir), chunk_size, bar,
+                                 logger)
+        del done
 
         settle_run(run_dir, token)  # one row per cell, whatever a superseded writer did
         refresh_schema(run_dir)
@@ -615,8 +709,9 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
                     parsed.name, wall, counts, n_todo, n_done_before)
         summary = {"run_dir": str(run_dir), "run_id": run_id, "manifest": str(path),
                    "counts": counts, "n_cells": n_cells, "n_run": n_todo,
-                   "resumed": previous is not None, "wall_s": wall, "failed_chunks": failed}
+                   "resumed": previous is not None, "wall_s": wall, "compute_s": bar.compute_s,
+                   "failed_chunks": failed}
         # Failed (counts and first errors in the message) when a cell errored; the
         # summary is the state's data either way (``run_sweep`` returns it).
-        return finish(summary, sweep_name=parsed.name, spec_hash=parsed.spec_hash,
+        return finish(summary, sweep_name=parsed.name, spec_hash=spec_hash,
                       runner=kind, logger=logger)

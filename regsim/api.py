@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .spec import Spec, load_spec
+from .spec import Spec, SpecPlan, plan_spec
 from .store import read_results
 
 if TYPE_CHECKING:
@@ -36,6 +36,22 @@ def quiet_prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def checked_plan(spec: dict | str | Path, registry=None) -> SpecPlan:
+    """``plan_spec`` plus every check ``load_spec`` makes, without building the cells.
+
+    Raises ``SpecError`` like :func:`regsim.load_spec`; cells are then
+    generated chunk by chunk by the sweep, so memory does not grow with them.
+    """
+    from .params import SpecError
+
+    plan = plan_spec(spec, registry)
+    try:
+        plan.check()
+    except SpecError as exc:
+        raise plan.located(exc) from None
+    return plan
+
+
 def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", *,
               chunk_size: int | None = None, progress: bool = True,
               runner: str = "threads", workers: int | None = None,
@@ -45,9 +61,10 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
 
     Parameters
     ----------
-    spec : Spec, dict, str or Path
-        A loaded spec, a mapping, or a YAML file path (validated first, so a bad
-        spec fails before Prefect starts).
+    spec : Spec, SpecPlan, dict, str or Path
+        A loaded spec or plan, a mapping, or a YAML file path (validated first,
+        so a bad spec fails before Prefect starts; its cells are generated
+        chunk by chunk, never all at once).
     out : str or Path
         The result store root.
     chunk_size : int, optional
@@ -77,12 +94,12 @@ def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", 
     quiet_prefect_defaults()  # before anything imports prefect (its telemetry starts on import)
     from .orchestration import make_task_runner, sweep_server
 
-    parsed = spec if isinstance(spec, Spec) else load_spec(spec)
+    parsed = spec if isinstance(spec, (Spec, SpecPlan)) else checked_plan(spec)
     raw = parsed.raw
     make_task_runner(runner, workers, dask_address)  # bad choices fail before Prefect starts
     from regsim.flows.sweep import hand_over, sweep  # imports prefect (about a second)
 
-    hand_over(parsed)  # the flow reuses these cells instead of expanding the spec again
+    hand_over(parsed)  # the flow reuses this validation instead of checking the spec again
     del parsed
 
     kind = "dask" if dask_address else runner

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
@@ -26,6 +28,7 @@ EPILOG = """examples:
   regsim sweep examples/quickstart.yaml --out data/results
   regsim sweep examples/quickstart.yaml --runner processes --workers 2
   regsim sweep examples/quickstart.yaml --runner dask --dask-address tcp://10.0.0.5:8786
+  regsim server start                 a local Prefect server (UI) that later sweeps reuse
   regsim serve examples/quickstart.yaml --cron "0 2 * * *"   (needs PREFECT_API_URL)
   regsim show data/results/quickstart
   regsim show data/results/quickstart --run latest
@@ -156,12 +159,13 @@ def _check_plugins(registry, as_json: bool) -> int:
 
 
 def _load(path):
+    """The validated plan of a spec (its cells are generated chunk by chunk when run)."""
+    from .api import checked_plan
     from .params import SpecError
-    from .spec import load_spec
 
     registry = _registry_or_exit()
     try:
-        return load_spec(path, registry)
+        return checked_plan(path, registry)
     except SpecError as exc:
         print(f"regsim: invalid spec: {exc}", file=sys.stderr)
         raise SystemExit(2)
@@ -281,6 +285,56 @@ def _stored_so_far(out: str, name: str, n_cells: int) -> str | None:
             + (f" ({detail})" if detail else "") + "; rerun the same command to resume")
 
 
+def process_seconds() -> float:
+    """Seconds since this process started (interpreter start-up and imports included)."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
+
+
+_IMPORTED = time.perf_counter()
+
+
+def cmd_server(args) -> int:
+    """Start, stop or report the reusable local Prefect server (``regsim.local_server``)."""
+    from .api import quiet_prefect_defaults
+    from .local_server import start_server, state_file, status, stop_server
+
+    quiet_prefect_defaults()
+    if args.action == "start":
+        t0 = time.perf_counter()
+        try:
+            state = start_server(port=args.port)
+        except (RuntimeError, OSError) as exc:
+            raise UserError(f"server start: {exc}") from None
+        how = ("already running" if state.get("already")
+               else f"started in {time.perf_counter() - t0:.1f} s")
+        print(f"regsim: Prefect server {how}: API {state['url']}  UI {state['ui']}  "
+              f"(pid {state['pid']}, log {state['log']})")
+        print("regsim: `regsim sweep` and `regsim serve` use it while PREFECT_API_URL is unset; "
+              f"for other Prefect clients: export PREFECT_API_URL={state['url']}")
+        return 0
+    if args.action == "stop":
+        state = stop_server()
+        print("regsim: no server recorded" if state is None
+              else f"regsim: stopped the Prefect server at {state['url']} (pid {state['pid']})")
+        return 0
+    state = status()
+    if state is None:
+        print(f"regsim: no server recorded ({state_file()}); `regsim server start` starts one")
+        return 3
+    what = ("running and healthy" if state["healthy"] else
+            "running but not answering" if state["running"] else "not running (stale record)")
+    print(f"regsim: Prefect server {what}: API {state['url']}  UI {state['ui']}  "
+          f"(pid {state['pid']}, since {state['started']}, log {state['log']})")
+    return 0 if state["healthy"] else 3
+
+
 def cmd_sweep(args) -> int:
     from .api import run_sweep
     from .store import RunLocked, read_results
@@ -289,7 +343,7 @@ def cmd_sweep(args) -> int:
 
     quiet_prefect_defaults()  # before anything imports prefect (its telemetry reads the env once)
     spec = _load(args.spec)
-    name, n_cells = spec.name, len(spec)
+    name, n_cells = spec.name, spec.n_cells
     print(f"regsim: sweep {name!r}: {n_cells} cells -> {args.out}/{name}/ "
           f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
     if not _run_options_ok(args):
@@ -323,7 +377,8 @@ def cmd_sweep(args) -> int:
     detail = ", ".join(f"{status} {n}" for status, n in counts.items())
     missing = f", {n_cells - stored} not stored" if stored < n_cells else ""
     print(f"cells     {summary['n_cells']}: {stored} stored ({detail}){missing}")
-    print(f"wall time {summary['wall_s']:.1f} s")
+    print(f"wall time {process_seconds():.1f} s in all (start-up, Prefect, cells); the sweep's "
+          f"flow {summary['wall_s']:.1f} s, cells {summary.get('compute_s', 0.0):.2f} s of work")
     print(f"results   {summary['run_dir']}")
     if counts.get("error", 0) or counts.get("not_converged", 0):
         df = read_results(summary["run_dir"], columns=["cell_id", "status", "error"])
@@ -340,10 +395,10 @@ def cmd_sweep(args) -> int:
     return 1 if counts.get("error", 0) or summary["failed_chunks"] or stored < n_cells else 0
 
 
-NO_SCHEDULER = """regsim: serve: PREFECT_API_URL is not set.
+NO_SCHEDULER = """regsim: serve: PREFECT_API_URL is not set and no local server runs.
 A schedule needs a persistent Prefect server: Prefect's temporary server runs
-no scheduler, so a cron or interval schedule would never fire. Start one and
-point regsim at it, e.g.:
+no scheduler, so a cron or interval schedule would never fire. Start one
+(`regsim server start`, then `regsim serve` finds it) or point regsim at one:
 
   prefect server start                       # in another terminal (or a service)
   export PREFECT_API_URL=http://127.0.0.1:4200/api
@@ -353,8 +408,6 @@ point regsim at it, e.g.:
 
 
 def cmd_serve(args) -> int:
-    import os
-    from pathlib import Path
 
     from .api import quiet_prefect_defaults
 
@@ -363,8 +416,24 @@ def cmd_serve(args) -> int:
         from prefect.settings import PREFECT_API_URL  # also honours profiles and prefect.toml
 
         if not PREFECT_API_URL.value():
-            print(NO_SCHEDULER, file=sys.stderr)
-            return 2
+            from .local_server import find_server
+
+            local = find_server()  # `regsim server start`: persistent, runs the scheduler
+            if not local:
+                print(NO_SCHEDULER, file=sys.stderr)
+                return 2
+            from .orchestration import _reporting_to
+
+            print(f"regsim: serving on the local Prefect server {local} (regsim server start)",
+                  file=sys.stderr)
+            with _reporting_to(local):
+                return _serve(args)
+    return _serve(args)
+
+
+def _serve(args) -> int:
+    from pathlib import Path
+
     _prefect_server_answers()
     spec = _load(args.spec)
     if not _run_options_ok(args):
@@ -381,7 +450,7 @@ def cmd_serve(args) -> int:
           f"run directory under {parameters['out']}/{spec.name}/. Ctrl-C stops.",
           file=sys.stderr)
     sweep.serve(name=name, cron=args.cron, interval=args.interval, parameters=parameters,
-                description=f"regsim sweep {spec.name} ({len(spec)} cells)")
+                description=f"regsim sweep {spec.name} ({spec.n_cells} cells)")
     return 0
 
 
@@ -546,6 +615,19 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS")
     p.add_argument("--name", default=None, help="deployment name (default: the spec name)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("server", help="start, stop or check a reusable local Prefect server",
+                       description="A Prefect server in the background on 127.0.0.1 "
+                                   "(`prefect server start`), recorded in a state file "
+                                   "($REGSIM_STATE_DIR or $PREFECT_HOME/regsim). While it is "
+                                   "healthy and PREFECT_API_URL is unset, `regsim sweep` reports "
+                                   "to it instead of starting Prefect's temporary server on every "
+                                   "call; its UI shows every run. Status exits 3 when no healthy "
+                                   "server runs.")
+    p.add_argument("action", choices=("start", "stop", "status"))
+    p.add_argument("--port", type=int, default=None,
+                   help="port to listen on (default 4200, or a free one if taken)")
+    p.set_defaults(func=cmd_server)
 
     run_help = ("'latest' (the newest run of each sweep under DIR) or a run id; "
                 "default: every run under DIR")

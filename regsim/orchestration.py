@@ -125,7 +125,10 @@ def runner_workers(task_runner: Any) -> int:
 def sweep_server(runner: str) -> Iterator[str | None]:
     """Make sure every process of a sweep talks to one Prefect server.
 
-    With ``PREFECT_API_URL`` set this does nothing and yields that URL. For
+    With ``PREFECT_API_URL`` set this does nothing and yields that URL. With
+    it unset and a healthy server started by ``regsim server start``
+    (``regsim.local_server``), the sweep and its workers report to that
+    server (no start-up cost; runs stay in its UI). Otherwise, for
     the thread runner (one process) it yields ``None``: Prefect starts its
     temporary server in this process on first use. Otherwise it starts the
     temporary server once, sets ``PREFECT_API_URL`` for this process and its
@@ -142,6 +145,16 @@ def sweep_server(runner: str) -> Iterator[str | None]:
     configured = PREFECT_API_URL.value()
     if configured:
         yield configured
+        return
+    from .local_server import find_server
+
+    local = find_server()
+    if local:  # ``regsim server start``: persistent, so heartbeats stay as Prefect sets them
+        with _reporting_to(local):
+            try:
+                yield local
+            finally:
+                _drain_to_server()
         return
     no_heartbeats = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     if runner == "threads":

@@ -646,25 +646,163 @@ class SpecPlan:
     def iter_components(self, start: int = 0) -> Iterator[dict]:
         """Every combination of concrete components, in cell order, one at a time."""
         for i in range(start, self.n_points):
-            components = {slot: None for slot in SLOTS}
-            zipped: dict[str, dict] = {}
-            for axis, digit in zip(self.axes, _radix(i, self.sizes)):
-                for key, value in axis.item(digit).items():
-                    if "." in key:
-                        slot, param = key.split(".", 1)
-                        zipped.setdefault(slot, {})[param] = value
-                    else:
-                        components[key] = value
-            for slot, values in zipped.items():
-                comp = {**components[slot], **values}
-                order = self.zip_classes[slot].params
-                components[slot] = {"plugin": comp["plugin"], **{k: comp[k] for k in order}}
-            yield components
+            yield self.components_at(i)
+
+    def components_at(self, i: int) -> dict:
+        """The components of combination ``i`` (cell order, ``0 <= i < n_points``)."""
+        components = {slot: None for slot in SLOTS}
+        zipped: dict[str, dict] = {}
+        for axis, digit in zip(self.axes, _radix(i, self.sizes)):
+            for key, value in axis.item(digit).items():
+                if "." in key:
+                    slot, param = key.split(".", 1)
+                    zipped.setdefault(slot, {})[param] = value
+                else:
+                    components[key] = value
+        for slot, values in zipped.items():
+            comp = {**components[slot], **values}
+            order = self.zip_classes[slot].params
+            components[slot] = {"plugin": comp["plugin"], **{k: comp[k] for k in order}}
+        return components
+
+    def plugins(self) -> dict[str, set[str]]:
+        """``{slot: {plugin names}}`` over every cell, without generating cells."""
+        return {slot: {a.plugin for a in alts if a.plugin is not None}
+                for slot, alts in self.per_alt.items()}
+
+    # ------------------------------------------------------------------ groups, streamed
+
+    def _layouts(self) -> list[tuple[list, list]] | None:
+        """The spec as configurations whose batched groups are contiguous blocks, or None.
+
+        A configuration fixes one alternative per slot axis (one block per
+        zipped slot list); its *dims* are the parameter axes of those
+        alternatives and the zipped parameter axes, each ``(size, is_path,
+        axis_index, choice, key)``. Cells of one group differ only in path
+        dims, so iterating non-path dims, then seeds, then path dims gives
+        each group as one run of cells. None when a group could span
+        configurations (one plugin twice in a component list, a zip mixing path
+        and non-path parameters): :meth:`iter_groups` then groups in memory.
+        """
+        per_axis: list[list[tuple[Any, list]]] = []  # axis -> [(choice, dims)]
+        for ax, axis in enumerate(self.axes):
+            if isinstance(axis, _SlotAxis):
+                alts = axis.alternatives
+                if len({a.plugin for a in alts}) != len(alts):
+                    return None
+                per_axis.append([(a, _alt_dims(alts[a], ax, (a, None))) for a in range(len(alts))])
+            elif isinstance(axis, _SlotZipAxis):
+                blocks = [tuple(axis.alternatives[s][b].plugin for s in axis.slots)
+                          for b in range(len(axis.block_sizes))]
+                if len(set(blocks)) != len(blocks):
+                    return None
+                per_axis.append([(b, [d for k, s in enumerate(axis.slots)
+                                      for d in _alt_dims(axis.alternatives[s][b], ax, (b, k))])
+                                 for b in range(len(blocks))])
+            else:  # _ParamZipAxis
+                flags = {p in axis.path_params for p in axis.paths}
+                if len(flags) != 1:
+                    return None
+                per_axis.append([(0, [(len(axis), flags.pop(), ax, None, None)])])
+        return [(list(combo), [d for _, dims in combo for d in dims])
+                for combo in itertools.product(*per_axis)]
+
+    def _index(self, choices: list, dims: list, digits: list[int]) -> int:
+        """The combination index (cell order) of one configuration's dim digits."""
+        local: dict[tuple, list[int]] = {}
+        direct: dict[int, int] = {}
+        for (size, _, ax, where, key), digit in zip(dims, digits):
+            if key is None:
+                direct[ax] = digit
+            else:
+                local.setdefault((ax, where), []).append(digit)
+        index = 0
+        for ax, (axis, (choice, _)) in enumerate(zip(self.axes, choices)):
+            if isinstance(axis, _SlotAxis):
+                alt = axis.alternatives[choice]
+                digit = axis.starts[choice] + _combine(local.get((ax, (choice, None)), []),
+                                                        getattr(alt, "sizes", []))
+            elif isinstance(axis, _SlotZipAxis):
+                parts = [_combine(local.get((ax, (choice, k)), []),
+                                  getattr(axis.alternatives[s][choice], "sizes", []))
+                         for k, s in enumerate(axis.slots)]
+                digit = axis.starts[choice] + _combine(parts, axis.block_sizes[choice])
+            else:
+                digit = direct[ax]
+            index = index * self.sizes[ax] + digit
+        return index
+
+    def iter_groups(self, block_cells: int = 20_000) -> Iterator[list[Cell]]:
+        """Every batched group of cells (cells sharing ``Cell.group``), one at a time.
+
+        Memory is bounded by about ``block_cells`` cells, not by the sweep's
+        size: groups are generated as contiguous blocks (see
+        :meth:`_layouts`), each group's cells in cell order. Specs whose
+        groups cannot be laid out that way are grouped in memory, in
+        first-seen order. Every cell of the spec is in exactly one group.
+        """
+        layouts = self._layouts()
+        if layouts is None:
+            groups: dict[str, list[Cell]] = {}
+            for cell in self.iter_cells():
+                groups.setdefault(cell.group, []).append(cell)
+            yield from groups.values()
+            return
+        seeds = list(self.seeds) if len(self.seeds) <= block_cells else self.seeds
+        for choices, dims in layouts:
+            outer = [i for i, d in enumerate(dims) if not d[1]]
+            inner = [i for i, d in enumerate(dims) if d[1]]
+            outer_sizes = [dims[i][0] for i in outer]
+            inner_sizes = [dims[i][0] for i in inner]
+            n_inner = math.prod(inner_sizes)
+            step = max(1, block_cells // max(n_inner, 1))
+            for o in range(math.prod(outer_sizes)):
+                digits = [0] * len(dims)
+                for i, d in zip(outer, _radix(o, outer_sizes)):
+                    digits[i] = d
+                indices = []
+                for p in range(n_inner):
+                    for i, d in zip(inner, _radix(p, inner_sizes)):
+                        digits[i] = d
+                    indices.append(self._index(choices, dims, digits))
+                components = [self.components_at(i) for i in indices] if n_inner <= 64 else None
+                for s0 in range(0, len(seeds), step):
+                    batch = seeds[s0:s0 + step]
+                    per_point = [_make_cells(components[k] if components else self.components_at(i),
+                                             self.metrics, batch, self.registry)
+                                 for k, i in enumerate(indices)]
+                    for k in range(len(batch)):
+                        yield [cells[k] for cells in per_point]
+
+    @property
+    def n_groups_streamed(self) -> int | None:
+        """Batched groups, exactly, when :meth:`iter_groups` streams them (else None)."""
+        layouts = self._layouts()
+        if layouts is None:
+            return None
+        return len(self.seeds) * sum(math.prod(d[0] for d in dims if not d[1])
+                                     for _, dims in layouts)
 
     def iter_cells(self) -> Iterator[Cell]:
         """Every cell, lazily: memory does not grow with the number of cells."""
         for components in self.iter_components():
             yield from _make_cells(components, self.metrics, self.seeds, self.registry)
+
+
+def _alt_dims(alt, ax: int, where: tuple) -> list[tuple]:
+    """The parameter axes of one alternative as dims ``(size, is_path, axis, where, key)``."""
+    if isinstance(alt, _Absent):
+        return []
+    return [(len(values), bool(alt.cls.params[key].path), ax, where, key)
+            for key, values in alt.axes.items()]
+
+
+def _combine(digits: list[int], sizes: list[int]) -> int:
+    """The inverse of :func:`_radix`: mixed-radix digits (last fastest) to an index."""
+    index = 0
+    for digit, size in zip(digits, sizes):
+        index = index * size + digit
+    return index
 
 
 def _overrides_check_cell(cls: type) -> bool:

@@ -54,7 +54,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .registry import Registry, get_registry
@@ -84,7 +86,11 @@ __all__ = [
     "refresh_schema",
     "unify_schemas",
     "input_fingerprints",
+    "plan_input_fingerprints",
     "cells_hash",
+    "codes_hash",
+    "id_codes",
+    "ids_of_codes",
     "run_identity",
     "run_lock",
     "writer_token",
@@ -139,10 +145,13 @@ def result_schema(spec: Spec, registry: Registry | None = None) -> pa.Schema:
     for slot in SLOTS:
         fields[slot] = pa.string()
     plugins = {slot: set() for slot in SLOTS}
-    for cell in spec.cells:
-        for slot, comp in cell.components.items():
-            if comp is not None:
-                plugins[slot].add(comp["plugin"])
+    if hasattr(spec, "plugins"):  # a SpecPlan: no cell is generated
+        plugins.update(spec.plugins())
+    else:
+        for cell in spec.cells:
+            for slot, comp in cell.components.items():
+                if comp is not None:
+                    plugins[slot].add(comp["plugin"])
     extra: dict[str, str] = {}
     for slot, names in plugins.items():
         for name in sorted(names):
@@ -588,11 +597,94 @@ def input_fingerprints(cells: Iterable[Any], registry: Registry | None = None) -
     return dict(sorted(out.items()))
 
 
+def plan_input_fingerprints(plan: Any, registry: Registry | None = None) -> dict[str, str]:
+    """:func:`input_fingerprints` of every cell of a ``SpecPlan``, without generating cells.
+
+    Only combinations of components are visited (seeds do not change inputs),
+    and none when no component of the plan declares a file parameter.
+    """
+    registry = registry or get_registry()
+    if not any(_file_params(registry.get(SLOTS[slot], name))
+               for slot, names in plan.plugins().items() for name in names):
+        return {}
+
+    class _Combination:
+        __slots__ = ("components",)
+
+        def __init__(self, components):
+            self.components = components
+
+    return input_fingerprints((_Combination(c) for c in plan.iter_components()), registry)
+
+
 def cells_hash(cells: Iterable[Any]) -> str:
     """Digest of the SET of cell ids: the same whatever the order of axes or values."""
+    return codes_hash(id_codes([c.cell_id for c in cells]))
+
+
+def id_codes(ids: Iterable[str] | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Cell ids (16 hex digits, ``regsim.spec``) as ``uint64`` codes: 8 bytes a cell, not ~70.
+
+    Accepts strings or an Arrow string column (read without Python strings).
+    The code's numeric order is the ids' text order.
+    """
+    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        arr = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        if arr.null_count == 0 and pa.types.is_string(arr.type) and len(arr):
+            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[
+                arr.offset:arr.offset + len(arr) + 1]
+            if np.all(np.diff(offsets) == 16):
+                data = arr.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+                try:
+                    return np.frombuffer(bytes.fromhex(data.decode("ascii")), dtype=">u8").astype(
+                        np.uint64)
+                except ValueError:
+                    pass
+        ids = arr.to_pylist()
+    if not isinstance(ids, list):
+        ids = list(ids)
+    try:
+        return np.fromiter((_code(cid) for cid in ids), dtype=np.uint64, count=len(ids))
+    except (TypeError, ValueError):
+        raise ValueError("cell ids must be 16 hexadecimal digits (regsim.spec.Cell.cell_id)") from None
+
+
+def _code(cid: str) -> int:
+    if len(cid) != 16:
+        raise ValueError(cid)
+    return int(cid, 16)
+
+
+def ids_of_codes(codes: np.ndarray) -> list[str]:
+    """The cell ids of ``uint64`` codes (the inverse of :func:`id_codes`)."""
+    text = np.asarray(codes, dtype=">u8").tobytes().hex()
+    return [text[i:i + 16] for i in range(0, len(text), 16)]
+
+
+def codes_hash(codes: np.ndarray, block: int = 1 << 18, *, assume_sorted: bool = False) -> str:
+    """:func:`cells_hash` of cell-id codes (any order, repeats allowed), in bounded memory.
+
+    With ``assume_sorted`` the codes must be sorted ascending (no copy is made);
+    otherwise a sorted copy is taken. Beyond that, memory is ``O(block)``.
+    """
+    codes = np.asarray(codes, dtype=np.uint64)
+    if not assume_sorted:
+        codes = np.sort(codes)
     h = hashlib.sha256()
-    for cid in sorted({c.cell_id for c in cells}):
-        h.update(cid.encode() + b"\n")
+    previous = None
+    for start in range(0, len(codes), block):
+        part = codes[start:start + block]
+        fresh = np.ones(len(part), dtype=bool)
+        fresh[1:] = part[1:] != part[:-1]
+        if previous is not None:
+            fresh[0] = part[0] != previous
+        previous = part[-1]
+        part = part[fresh]
+        text = np.frombuffer(part.astype(">u8").tobytes().hex().encode(), dtype=np.uint8)
+        lines = np.empty((len(part), 17), dtype=np.uint8)
+        lines[:, :16] = text.reshape(len(part), 16)
+        lines[:, 16] = ord("\n")
+        h.update(lines.tobytes())
     return h.hexdigest()[:16]
 
 
@@ -698,29 +790,72 @@ def stored_statuses(run_dir: str | Path) -> dict[str, dict[str, str]]:
 
 
 class RunScan:
-    """What :func:`scan_run` found: ``statuses`` (cell_id -> status, one per cell),
-    ``damaged`` (messages naming each part moved aside) and ``duplicates`` (rows dropped)."""
+    """What :func:`scan_run` found, in memory that stays small for millions of cells.
 
-    def __init__(self, statuses: dict[str, str], damaged: list[str], duplicates: int):
-        self.statuses, self.damaged, self.duplicates = statuses, damaged, duplicates
+    ``done``: sorted ``uint64`` codes (:func:`id_codes`) of the cells stored with
+    a final status (``regsim.runner.DONE_STATUSES``); ``redo``: ids of cells
+    stored only with another status (run again); ``damaged``: messages naming
+    each part moved aside; ``duplicates``: rows dropped.
+    """
+
+    def __init__(self, done: np.ndarray, redo: set[str], damaged: list[str], duplicates: int):
+        self.done, self.redo, self.damaged, self.duplicates = done, redo, damaged, duplicates
+
+    def is_done(self, codes: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``codes`` are stored with a final status."""
+        return _member(codes, self.done)
 
 
-def _dedupe(run_dir: Path, found: list[tuple[str, str | None, list[str]]],
-            prefer_writer: str | None) -> int:
-    """Keep one row per cell: in a part of ``prefer_writer`` if any, else the first part."""
-    order = sorted(found, key=lambda f: (f[1] != prefer_writer if prefer_writer else 0, f[0]))
-    owner: dict[str, str] = {}
-    extra: dict[str, set[str]] = {}
-    for name, _, ids in order:
-        for cid in ids:
-            if cid not in owner:
-                owner[cid] = name
-            elif owner[cid] != name:
-                extra.setdefault(name, set()).add(cid)
+#: Statuses a resume does not run again (``regsim.runner.DONE_STATUSES``; the store
+#: sits before the runner in the flow of imports).
+_FINAL = ("ok", "diverged")
+
+
+def _member(codes: np.ndarray, sorted_codes: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """Which of ``codes`` are in ``sorted_codes`` (ascending), in blocks of ``block``."""
+    out = np.zeros(len(codes), dtype=bool)
+    if not len(sorted_codes):
+        return out
+    for start in range(0, len(codes), block):
+        part = codes[start:start + block]
+        pos = np.minimum(np.searchsorted(sorted_codes, part), len(sorted_codes) - 1)
+        out[start:start + block] = sorted_codes[pos] == part
+    return out
+
+
+def _dedupe(run_dir: Path, found: list[tuple[str, str | None, np.ndarray]],
+            prefer_writer: str | None) -> tuple[int, np.ndarray]:
+    """Keep one row per cell: in a part of ``prefer_writer`` if any, else the first part.
+
+    ``found``: ``(part name, writer, cell-id codes)`` per part. Returns the rows
+    dropped and, per row of ``found`` concatenated, whether it was kept.
+    """
+    order = sorted(range(len(found)),
+                   key=lambda k: (found[k][1] != prefer_writer if prefer_writer else 0, found[k][0]))
+    rank_of = np.empty(len(found), dtype=np.int64)
+    rank_of[order] = np.arange(len(found))
+    if not found:
+        return 0, np.zeros(0, dtype=bool)
+    codes = np.concatenate([f[2] for f in found])
+    ordered = np.sort(codes)  # the usual case, no cell twice, needs no more than this copy
+    if not len(ordered) or not np.any(ordered[1:] == ordered[:-1]):
+        return 0, np.ones(len(codes), dtype=bool)
+    del ordered
+    ranks = np.repeat(rank_of, [len(f[2]) for f in found])
+    idx = np.lexsort((ranks, codes))
+    sc, sr = codes[idx], ranks[idx]
+    first = np.ones(len(sc), dtype=bool)
+    first[1:] = sc[1:] != sc[:-1]
+    starts = np.maximum.accumulate(np.where(first, np.arange(len(sc)), 0))
+    extra_sorted = sr != sr[starts]
+    kept = np.ones(len(codes), dtype=bool)
+    kept[idx[extra_sorted]] = False
     dropped = 0
-    for name, ids in extra.items():
+    for rank in np.unique(sr[extra_sorted]):
+        name = found[order[rank]][0]
+        ids = set(ids_of_codes(np.unique(sc[extra_sorted & (sr == rank)])))
         dropped += drop_cells(run_dir, ids, parts=[name], all_rows=True)
-    return dropped
+    return dropped, kept
 
 
 def scan_run(run_dir: str | Path, prefer_writer: str | None = None) -> RunScan:
@@ -729,14 +864,12 @@ def scan_run(run_dir: str | Path, prefer_writer: str | None = None) -> RunScan:
     Deletes writers' leftover temporaries; reads every part whole (footer,
     row count, every page with its checksum); moves each damaged part into
     ``<run_dir>/_damaged/<name>.damaged`` (their cells are then missing and run
-    again); keeps
-    one row per cell should two parts hold it (preferring parts written by
-    ``prefer_writer``).
+    again); keeps one row per cell should two parts hold it (preferring parts
+    written by ``prefer_writer``). Memory: about 9 bytes per stored cell.
     """
     run_dir = Path(run_dir)
     remove_temporaries(run_dir)
-    damaged, found = [], []
-    statuses: dict[str, str] = {}
+    damaged, found, final = [], [], []
     for part in _parts(run_dir):
         try:
             table = _read_part(part)
@@ -748,13 +881,31 @@ def scan_run(run_dir: str | Path, prefer_writer: str | None = None) -> RunScan:
             damaged.append(f"{part.name}: {exc} (moved to {DAMAGED}/{part.name}.damaged; "
                            f"its cells run again)")
             continue
-        ids = table.column("cell_id").to_pylist()
-        found.append((part.name, _writer_of(table), ids))
-        statuses.update(zip(ids, table.column("status").to_pylist()))
-    duplicates = _dedupe(run_dir, found, prefer_writer)
-    if duplicates:
-        statuses = {cid: s for st in stored_statuses(run_dir).values() for cid, s in st.items()}
-    return RunScan(statuses, damaged, duplicates)
+        found.append((part.name, _writer_of(table), id_codes(table.column("cell_id"))))
+        final.append(pc.is_in(table.column("status"),
+                              value_set=pa.array(_FINAL)).to_numpy(zero_copy_only=False))
+        del table
+        pa.default_memory_pool().release_unused()  # decoded pages: give them back per part
+    if not found:
+        return RunScan(np.zeros(0, dtype=np.uint64), set(), damaged, 0)
+    codes = np.concatenate([f[2] for f in found])
+    is_final = np.concatenate(final)
+    del final
+    done = codes[is_final]
+    done.sort()
+    others = np.sort(codes[~is_final])
+    doubled = (np.any(done[1:] == done[:-1]) or np.any(others[1:] == others[:-1])
+               or np.any(_member(others, done)))
+    duplicates = 0
+    if doubled:  # rare (a superseded writer committed): keep one row per cell, then recount
+        del done, others
+        duplicates, kept = _dedupe(run_dir, found, prefer_writer)
+        codes, is_final = codes[kept], is_final[kept]
+        done = np.unique(codes[is_final])
+        others = np.unique(codes[~is_final])
+    del found, codes
+    redo = set(ids_of_codes(others[~_member(others, done)]))
+    return RunScan(done, redo, damaged, duplicates)
 
 
 def settle_run(run_dir: str | Path, writer: str) -> int:
@@ -769,19 +920,23 @@ def settle_run(run_dir: str | Path, writer: str) -> int:
     found = []
     for part in _parts(run_dir):
         try:
-            table = _read_part(part, ["cell_id", "status"])
+            table = _read_part(part, ["cell_id"])
         except DamagedPart:
             continue
-        found.append((part.name, _writer_of(table), table.column("cell_id").to_pylist()))
-    return _dedupe(run_dir, found, writer)
+        found.append((part.name, _writer_of(table), id_codes(table.column("cell_id"))))
+    return _dedupe(run_dir, found, writer)[0]
 
 
 def status_counts(run_dir: str | Path) -> dict[str, int]:
-    """Rows per status over every part of a run."""
+    """Rows per status over every readable part of a run."""
     counts: dict[str, int] = {}
-    for statuses in stored_statuses(run_dir).values():
-        for status in statuses.values():
-            counts[status] = counts.get(status, 0) + 1
+    for part in _parts(Path(run_dir)):
+        try:
+            table = _read_part(part, ["status"])
+        except DamagedPart:
+            continue
+        for item in pc.value_counts(table.column("status")).to_pylist():
+            counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
     return counts
 
 
@@ -794,21 +949,25 @@ def drop_cells(run_dir: str | Path, cell_ids: set[str], *, parts: Iterable[str] 
     the names of the parts changed (with ``all_rows``: how many rows went).
     """
     changed, n = [], 0
+    if not cell_ids:
+        return n if all_rows else changed
     names = set(parts) if parts is not None else None
+    value_set = pa.array(sorted(cell_ids), type=pa.string())
     for part in _parts(Path(run_dir)):
         if names is not None and part.name not in names:
             continue
-        table = pq.read_table(part)
-        ids = table.column("cell_id").to_pylist()
-        keep = [i for i, cid in enumerate(ids) if cid not in cell_ids]
-        if len(keep) == len(ids):
+        hit = pc.is_in(pq.read_table(part, columns=["cell_id"]).column("cell_id"),
+                       value_set=value_set)
+        n_hit = pc.sum(hit).as_py() or 0
+        if not n_hit:
             continue
+        table = pq.read_table(part)
         changed.append(part.name)
-        n += len(ids) - len(keep)
-        if not keep:
+        n += n_hit
+        if n_hit == table.num_rows:
             part.unlink()
             continue
-        kept = table.take(pa.array(keep, type=pa.int64()))
+        kept = table.filter(pc.invert(hit))
         _atomic_write(part, lambda tmp, kept=kept: pq.write_table(
             kept, tmp, write_page_checksum=True))
     return n if all_rows else changed
