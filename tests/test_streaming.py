@@ -60,7 +60,7 @@ def _as_lists(groups):
                          ids=[*SPECS, *(p.stem for p in EXAMPLES)])
 def test_streamed_groups_are_the_groups_of_every_cell_in_cell_order(spec):
     plan = plan_spec(spec)
-    oracle = group_cells(list(plan.iter_cells()))
+    oracle = group_cells(list(plan.iter_cells()), "group")  # batched groups, not fit groups
     for block in (1, 7, 20_000):
         assert _as_lists(plan.iter_groups(block_cells=block)) == _as_lists(oracle)
     if plan.n_groups_streamed is not None:
