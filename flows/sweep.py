@@ -49,8 +49,7 @@ from regsim.flows.run_view import (
 )
 from regsim.registry import get_registry
 from regsim.runner import DONE_STATUSES, Outcome, group_cells, run_cells
-from regsim.params import SpecError
-from regsim.spec import Cell, Spec, SpecPlan, plan_spec
+from regsim.spec import Cell, Spec, SpecPlan, checked_plan
 from regsim.store import (
     MANIFEST,
     RUN_META,
@@ -372,12 +371,7 @@ def _expand(spec: dict | str, registry) -> SpecPlan:
         planned = _PLANNED.pop(key, None)
         if planned is not None:
             return planned
-    plan = plan_spec(spec, registry)
-    try:
-        plan.check()
-    except SpecError as exc:
-        raise plan.located(exc) from None
-    return plan
+    return checked_plan(spec, registry)
 
 
 def _plugins_of(plan: SpecPlan, metrics: list[str]) -> dict[str, set[str]]:

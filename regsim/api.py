@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .spec import Spec, SpecPlan, plan_spec
+from .spec import Spec, SpecPlan, checked_plan
 from .store import read_results
 
 if TYPE_CHECKING:
@@ -34,22 +34,6 @@ def quiet_prefect_defaults() -> None:
     # The first start on a machine creates Prefect's database (15 s idle, far more on
     # a busy 2-core machine); Prefect's 20 s default then fails the whole sweep.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-def checked_plan(spec: dict | str | Path, registry=None) -> SpecPlan:
-    """``plan_spec`` plus every check ``load_spec`` makes, without building the cells.
-
-    Raises ``SpecError`` like :func:`regsim.load_spec`; cells are then
-    generated chunk by chunk by the sweep, so memory does not grow with them.
-    """
-    from .params import SpecError
-
-    plan = plan_spec(spec, registry)
-    try:
-        plan.check()
-    except SpecError as exc:
-        raise plan.located(exc) from None
-    return plan
 
 
 def run_sweep(spec: Spec | dict | str | Path, out: str | Path = "data/results", *,

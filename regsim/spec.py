@@ -41,7 +41,7 @@ from .components import Component
 from .params import INT64_MAX, Param, SpecError, _yaml11_number, brief, key_text, validate_params
 from .registry import Registry, get_registry
 
-__all__ = ["Spec", "Cell", "SpecPlan", "load_spec", "plan_spec", "SLOTS", "FIT_SLOTS", "canonical_json",
+__all__ = ["Spec", "Cell", "SpecPlan", "load_spec", "plan_spec", "checked_plan", "SLOTS", "FIT_SLOTS", "canonical_json",
            "MAX_CELLS", "VALIDATE_CELL_CHECKS", "MAX_AXIS_POINTS", "MAX_SPEC_BYTES", "MAX_NAME_BYTES"]
 
 #: spec key -> component kind; the order is the order of result columns
@@ -1138,3 +1138,18 @@ def _check_metrics(metrics: list[str], listed: bool, tasks: set, registry: Regis
             raise SpecError(f"metrics[{i}]: {name!r} measures {_tasks_text(measures)}; the spec's "
                             f"problems produce {_tasks_text(sorted(tasks))}, so it would be null "
                             f"in every cell")
+
+
+def checked_plan(spec: dict | str | Path, registry: Registry | None = None) -> SpecPlan:
+    """``plan_spec`` plus every check ``load_spec`` makes, without building the cells.
+
+    Raises ``SpecError`` like :func:`load_spec` (messages end with ``(in FILE)``
+    for a file); the sweep then generates the cells chunk by chunk, so memory
+    does not grow with them.
+    """
+    plan = plan_spec(spec, registry)
+    try:
+        plan.check()
+    except SpecError as exc:
+        raise plan.located(exc) from None
+    return plan
