@@ -33,6 +33,7 @@ from .components import (  # noqa: E402
     Plot,
     Problem,
     Quadratic,
+    smooth_gradient_refusal,
 )
 from .hookspecs import hookimpl  # noqa: E402
 from .input_checks import DataError, check_dataset, check_matrix, first_rows  # noqa: E402
@@ -46,6 +47,6 @@ __all__ = [
     "Param", "REQUIRED", "SpecError", "RegistryError", "get_registry",
     "Component", "Problem", "Learner", "Penalty", "Ensembler", "Ensemble", "InferenceStrategy",
     "Metric", "Plot", "Dataset", "CentredData", "Quadratic", "Fit", "LinearFit", "Evaluation",
-    "COLUMN_TYPES", "Spec", "Cell", "load_spec", "run_sweep", "open_results",
+    "COLUMN_TYPES", "smooth_gradient_refusal", "Spec", "Cell", "load_spec", "run_sweep", "open_results",
     "DataError", "check_dataset", "check_matrix", "first_rows",
 ]

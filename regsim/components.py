@@ -48,6 +48,7 @@ __all__ = [
     "Plot",
     "COLUMN_TYPES",
     "conditions_hold",
+    "smooth_gradient_refusal",
 ]
 
 #: Column types a metric may declare, and how they are stored in Parquet.
@@ -323,6 +324,23 @@ class Penalty(Component):
     def theory(self, quadratic: Quadratic) -> np.ndarray | None:
         """The seed's prediction of the regularised optimum ``(d, m)``, or ``None``."""
         return None
+
+
+def smooth_gradient_refusal(penalty: type[Penalty], method: str, instead: str) -> str | None:
+    """Why a fixed-step gradient method cannot minimise with ``penalty``, or ``None``.
+
+    The penalty must define ``grad`` and declare ``smooth = True``: on a kink
+    (|w| at 0) fixed-size (sub)gradient steps never settle and never give
+    exact zeros, so the stored weights would claim a solution they are not.
+    For a learner's :meth:`Learner.accepts`; ``method`` names the iteration and
+    ``instead`` says what to use.
+    """
+    if getattr(penalty, "grad") is getattr(Penalty, "grad"):
+        return "the penalty defines no grad()"
+    if getattr(penalty, "smooth", False) is not True:
+        return (f"{method} takes fixed-size (sub)gradient steps, which do not converge on a "
+                f"non-smooth penalty ({penalty.name!r} does not declare smooth = True); {instead}")
+    return None
 
 
 @dataclass

@@ -74,6 +74,19 @@ def equal_strength_l2_weights(X: np.ndarray, y: np.ndarray, drop: float,
     return np.linalg.solve(H + strength * np.eye(len(c)), c)
 
 
+def _linear_dropout(ev, task: str):
+    """``(ensemble, alphas (m,))`` when ``ev`` is a dropout-trained linear model (no hidden
+    layer) on a ``task`` problem with a penalty of the form (s/2)‖w‖²; else ``None``."""
+    ens = ev.ensemble
+    if (not isinstance(ens, DropoutEnsemble) or ev.data.task != task
+            or len(ens.network.weights) != 1):
+        return None
+    strength = getattr(ev.penalty, "l2_strength", None)
+    if strength is None:
+        return None
+    return ens, np.broadcast_to(np.asarray(strength, dtype=float), (ev.m,))
+
+
 class DropoutL2(Metric):
     """Dropout on a linear network against its adaptive-L2 theory (regression).
 
@@ -92,14 +105,10 @@ class DropoutL2(Metric):
                "dropout_l2_gap": "float", "w_l2_equal": "list", "l2_equal_gap": "float"}
 
     def compute(self, ev):
-        ens = ev.ensemble
-        if (not isinstance(ens, DropoutEnsemble) or ev.data.task != "regression"
-                or len(ens.network.weights) != 1):
+        found = _linear_dropout(ev, "regression")
+        if found is None:
             return {}
-        strength = getattr(ev.penalty, "l2_strength", None)
-        if strength is None:
-            return {}
-        alphas = np.broadcast_to(np.asarray(strength, dtype=float), (ev.m,))
+        ens, alphas = found
         X, y = ev.data.X_train, np.asarray(ev.data.y_train, dtype=float)
         W = ens.network.weights[0][:, :, 0][ens.index]  # (m, d)
         theory, equal = {}, {}
@@ -277,14 +286,10 @@ class DropoutQuadratic(Metric):
     columns = {"quadratic_theory_gap": "float", "no_dropout_gap": "float"}
 
     def compute(self, ev):
-        ens = ev.ensemble
-        if (not isinstance(ens, DropoutEnsemble) or ev.data.task != "classification"
-                or len(ens.network.weights) != 1):
+        found = _linear_dropout(ev, "classification")
+        if found is None:
             return {}
-        strength = getattr(ev.penalty, "l2_strength", None)
-        if strength is None:
-            return {}
-        alphas = np.broadcast_to(np.asarray(strength, dtype=float), (ev.m,))
+        ens, alphas = found
         X, y = ev.data.X_train, np.asarray(ev.data.y_train, dtype=int)
         C = ens.network.weights[0].shape[2]
         cache: dict = {}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import regsim
-from regsim import Dataset, Fit, Learner, Param, Penalty, SpecError
+from regsim import Dataset, Fit, Learner, Param, Penalty, SpecError, smooth_gradient_refusal
 
 from ..blas_threads import one_blas_thread
 
@@ -343,15 +343,8 @@ class _NetworkLearner(Learner):
 
     @classmethod
     def accepts(cls, penalty):
-        if getattr(penalty, "grad") is getattr(Penalty, "grad"):
-            return "the penalty defines no grad()"
-        if getattr(penalty, "smooth", False) is not True:
-            # Fixed-size stochastic sub-gradient steps on a kink never settle and never give
-            # exact zeros: the stored weights would claim an L1 solution they are not.
-            return (f"mini-batch SGD takes fixed-size (sub)gradient steps, which do not converge "
-                    f"on a non-smooth penalty ({penalty.name!r} does not declare smooth = True); "
-                    f"use a smooth penalty (l2, none)")
-        return None
+        return smooth_gradient_refusal(penalty, "mini-batch SGD",
+                                       "use a smooth penalty (l2, none)")
 
     def hidden_sizes(self) -> list[int]:
         return []

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 import regsim
-from regsim import Dataset, Learner, LinearFit, Param, Penalty, Quadratic
+from regsim import Dataset, Learner, LinearFit, Param, Penalty, Quadratic, smooth_gradient_refusal
 
 from .l1_path import lasso_path_gram
 
@@ -262,13 +262,9 @@ class GradientDescent(_LeastSquaresLoss):
 
     @classmethod
     def accepts(cls, penalty):
-        if not _overrides(penalty, "grad"):
-            return "the penalty defines no grad()"
-        if getattr(penalty, "smooth", False) is not True:
-            return (f"fixed-step (sub)gradient descent does not converge on a non-smooth penalty "
-                    f"({penalty.name!r} does not declare smooth = True); use proximal_gradient, "
-                    f"which takes the same step followed by the penalty's prox")
-        return None
+        return smooth_gradient_refusal(
+            penalty, "gradient descent",
+            "use proximal_gradient, which takes the same step followed by the penalty's prox")
 
     def fit(self, data, penalty, rng):
         q = self.quadratic(data)
