@@ -111,8 +111,9 @@ def make_chunks(cells: list[Cell], chunk_size: int | None = None, start: int = 0
                 n_chunks: int = 16, sizes: list[int] | None = None) -> list[Chunk]:
     """Pack whole groups of cells into chunks.
 
-    Groups (cells sharing a problem instance and one batched fit) are never
-    split: a chunk closes once it holds at least its target number of cells.
+    Fit groups (cells sharing a problem instance and one fit, whatever their
+    inference strategy) are never split: a chunk closes at the first fit-group
+    boundary once it holds at least its target number of cells.
     Targets: ``sizes`` (one per chunk, in order; the last repeats), else
     ``chunk_size`` cells each, else ``ceil(n_cells / n_chunks)``. Chunks are
     numbered from ``start`` (a resumed run continues the numbering).
@@ -127,14 +128,21 @@ def make_chunks(cells: list[Cell], chunk_size: int | None = None, start: int = 0
 
 
 def pack_chunks(groups: Iterable[list[Cell]], sizes: list[int], start: int = 0) -> Iterator[Chunk]:
-    """Chunks from a stream of whole groups, one at a time (see :func:`make_chunks`)."""
+    """Chunks from a stream of whole groups, one at a time (see :func:`make_chunks`).
+
+    A chunk that has reached its target closes before the next group only
+    when that group starts another fit group (``Cell.fit_group``): the
+    strategies of one fit read one fit, which a split would repeat in two
+    chunks. ``SpecPlan.iter_groups`` streams a fit group's groups together.
+    """
     current: list[Cell] = []
     k = 0
     for group in groups:
-        current.extend(group)
-        if len(current) >= sizes[min(k, len(sizes) - 1)]:
+        if (current and len(current) >= sizes[min(k, len(sizes) - 1)]
+                and group[0].fit_group != current[-1].fit_group):
             yield Chunk(start + k, current)
             k, current = k + 1, []
+        current.extend(group)
     if current:
         yield Chunk(start + k, current)
 
@@ -433,8 +441,8 @@ def _run_chunks(todo: Iterator[list[Cell]], n_todo: int, n_groups: int, task_run
     are submitted, at most :data:`AHEAD_PER_WORKER` per worker ahead of those
     finished, so memory holds a few chunks' cells whatever the sweep's size.
     With ``chunk_size``: chunks of that many cells. Without: pilot chunks first
-    (the first ~1% of the ``n_groups`` groups, one chunk per worker, so every
-    worker process starts at once) to measure the cost per cell, then the rest
+    (whole fit groups holding the first ~1% of the ``n_groups`` groups, one
+    chunk per worker, so every worker process starts at once) to measure the cost per cell, then the rest
     in the sizes :func:`plan_chunk_sizes` gives. A chunk that still fails after
     its retries is reported, never counted as done.
     """
@@ -478,11 +486,21 @@ def _run_chunks(todo: Iterator[list[Cell]], n_todo: int, n_groups: int, task_run
     per_group = max(1.0, n_todo / max(n_groups, 1))
     n_pilot = min(n_groups, max(n_workers, min(math.ceil(PILOT_FRACTION * n_groups),
                                                int(PILOT_MAX_CELLS / per_group))))
-    groups = list(itertools.islice(todo, n_pilot))
-    pilots = [Chunk(start_index + i, [c for g in groups[i::n_workers] for c in g])
-              for i in range(min(n_workers, len(groups)))]
+    # Pilots take whole fit groups (a run of groups with one Cell.fit_group), like every chunk.
+    fits = itertools.groupby(todo, key=lambda group: group[0].fit_group)
+    units: list[list[Cell]] = []
+    taken = 0
+    for _, run in fits:
+        unit = list(run)
+        taken += len(unit)
+        units.append([c for g in unit for c in g])
+        if len(units) >= n_workers and taken >= n_pilot:
+            break
+    todo = (g for _, run in fits for g in run)
+    pilots = [Chunk(start_index + i, [c for u in units[i::n_workers] for c in u])
+              for i in range(min(n_workers, len(units)))]
     n_rest = n_todo - sum(len(c) for c in pilots)
-    del groups
+    del units
     bar.n_chunks = len(pilots) + (1 if n_rest > 0 else 0)
     collect(pilots)
     del pilots

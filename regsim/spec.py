@@ -732,47 +732,86 @@ class SpecPlan:
             index = index * self.sizes[ax] + digit
         return index
 
+    def _fit_free(self, axis) -> bool:
+        """Whether ``axis`` moves only slots a fit does not depend on (the inference strategy)."""
+        if isinstance(axis, _SlotAxis):
+            return axis.slot not in FIT_SLOTS
+        if isinstance(axis, _SlotZipAxis):
+            return not set(axis.slots) & set(FIT_SLOTS)
+        return all(p.split(".", 1)[0] not in FIT_SLOTS for p in axis.paths)
+
     def iter_groups(self, block_cells: int = 20_000) -> Iterator[list[Cell]]:
-        """Every batched group of cells (cells sharing ``Cell.group``), one at a time.
+        """Every batched group of cells (cells sharing ``Cell.group``), one at a time,
+        the groups of one fit group (``Cell.fit_group``) one after the other.
 
         Memory is bounded by about ``block_cells`` cells, not by the sweep's
         size: groups are generated as contiguous blocks (see
-        :meth:`_layouts`), each group's cells in cell order. Specs whose
-        groups cannot be laid out that way are grouped in memory, in
-        first-seen order. Every cell of the spec is in exactly one group.
+        :meth:`_layouts`), each group's cells in cell order. The stream runs
+        over the configurations of the fit slots (:data:`FIT_SLOTS`), then
+        seeds, then the inference strategies, so the strategies read one fit
+        whenever a chunk holds its whole fit group (``pack_chunks`` closes
+        chunks only between fit groups). Exception: strategies zipped with a
+        fit slot (``zip: [[ensembler, inference]]``) are laid out with that
+        slot, and cells of one fit group there may come apart (correct, but
+        fitted once per chunk). Specs whose groups cannot be laid out in
+        blocks are grouped in memory, fit group by fit group. Every cell of
+        the spec is in exactly one group.
         """
         layouts = self._layouts()
         if layouts is None:
-            groups: dict[str, list[Cell]] = {}
+            fits: dict[str, dict[str, list[Cell]]] = {}
             for cell in self.iter_cells():
-                groups.setdefault(cell.group, []).append(cell)
-            yield from groups.values()
+                fits.setdefault(cell.fit_group, {}).setdefault(cell.group, []).append(cell)
+            for groups in fits.values():
+                yield from groups.values()
             return
-        seeds = list(self.seeds) if len(self.seeds) <= block_cells else self.seeds
+        free = {ax for ax, axis in enumerate(self.axes) if self._fit_free(axis)}
+        by_fit: dict[tuple, list[tuple[list, list]]] = {}
         for choices, dims in layouts:
-            outer = [i for i, d in enumerate(dims) if not d[1]]
+            key = tuple(c[0] for ax, c in enumerate(choices) if ax not in free)
+            by_fit.setdefault(key, []).append((choices, dims))
+        for members in by_fit.values():
+            fit_at = [i for i, d in enumerate(members[0][1]) if d[2] not in free and not d[1]]
+            fit_sizes = [members[0][1][i][0] for i in fit_at]
+            for o_fit in range(math.prod(fit_sizes)):
+                fit_digits = _radix(o_fit, fit_sizes)
+                yield from self._fit_configuration(members, free, fit_digits, block_cells)
+
+    def _fit_configuration(self, members, free, fit_digits, block_cells):
+        """The groups of one configuration of the fit slots, seed by seed (see :meth:`iter_groups`)."""
+        points = []  # per group of a seed: the combination indices of its cells
+        for choices, dims in members:
+            digits = [0] * len(dims)
+            for i, d in zip([i for i, dim in enumerate(dims) if dim[2] not in free and not dim[1]],
+                            fit_digits):
+                digits[i] = d
+            outer = [i for i, d in enumerate(dims) if d[2] in free and not d[1]]
             inner = [i for i, d in enumerate(dims) if d[1]]
             outer_sizes = [dims[i][0] for i in outer]
             inner_sizes = [dims[i][0] for i in inner]
-            n_inner = math.prod(inner_sizes)
-            step = max(1, block_cells // max(n_inner, 1))
             for o in range(math.prod(outer_sizes)):
-                digits = [0] * len(dims)
                 for i, d in zip(outer, _radix(o, outer_sizes)):
                     digits[i] = d
                 indices = []
-                for p in range(n_inner):
-                    for i, d in zip(inner, _radix(p, inner_sizes)):
+                for q in range(math.prod(inner_sizes)):
+                    for i, d in zip(inner, _radix(q, inner_sizes)):
                         digits[i] = d
                     indices.append(self._index(choices, dims, digits))
-                components = [self.components_at(i) for i in indices] if n_inner <= 64 else None
-                for s0 in range(0, len(seeds), step):
-                    batch = seeds[s0:s0 + step]
-                    per_point = [_make_cells(components[k] if components else self.components_at(i),
-                                             self.metrics, batch, self.registry)
-                                 for k, i in enumerate(indices)]
-                    for k in range(len(batch)):
-                        yield [cells[k] for cells in per_point]
+                points.append(indices)
+        per_seed = sum(map(len, points))
+        components = ([[self.components_at(i) for i in indices] for indices in points]
+                      if per_seed <= 4096 else None)
+        seeds = self.seeds
+        step = max(1, block_cells // max(per_seed, 1))
+        for s0 in range(0, len(seeds), step):
+            batch = list(seeds[s0:s0 + step])
+            per_group = [[_make_cells(components[g][k] if components else self.components_at(i),
+                                      self.metrics, batch, self.registry)
+                          for k, i in enumerate(indices)]
+                         for g, indices in enumerate(points)]
+            for k in range(len(batch)):
+                for per_point in per_group:
+                    yield [cells[k] for cells in per_point]
 
     @property
     def n_groups_streamed(self) -> int | None:

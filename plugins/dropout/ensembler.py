@@ -307,7 +307,7 @@ def _sample_sums(ensemble, j, X, counts, block):
     n_max = counts[-1]
     for lo in range(0, n_max, block):
         b = min(block, n_max - lo)
-        masks = [(gens[l].random((b, n, sizes[l])) >= drop[l]).astype(float)
+        masks = [gens[l].random((b, n, sizes[l])) >= drop[l]  # bool: True/keep is 1/keep
                  if drop[l] > 0 else None for l in range(L)]
         Z = _masked_logits(net, X, masks, keep, b)  # (b, n, C)
         if net.output == "identity":  # regression: the sub-networks' outputs, (b, n)

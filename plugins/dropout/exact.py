@@ -53,10 +53,11 @@ __all__ = ["all_masks", "mask_probabilities", "mask_log_probabilities", "droppab
 #: Working-memory budget per block of the enumeration, in float64 entries (64 MiB).
 _BLOCK_ENTRIES = 8 * 2**20
 #: Pair normalisers held at once (points × 2^|A| × 2^|B|), in float64 entries (16 MiB).
-_PAIR_ENTRIES = 2 * 2**20
+_PAIR_ENTRIES = 2**18
 #: Smallest factorised pair normaliser trusted; below it a point is enumerated pair by pair.
 #: Terms lost to underflow are below ~2.3e-308 each, i.e. < 1e-25 of such a normaliser.
 _SAFE_NORMALISER = 1e-280
+_LOG_SAFE_NORMALISER = np.log(_SAFE_NORMALISER)
 
 
 class TooManyUnits(ValueError):
@@ -120,14 +121,20 @@ def _last_inputs(Ws, bs, X, drop, masks):
     return H
 
 
-def _half_logits(A, W, nu, keep):
-    """``Σ_i ν_i a_i W_i / keep`` for every mask row of ``nu``: ``(b, 2^h, n, C)``."""
-    b, n, u = A.shape
-    if u == 0:  # an empty half (one droppable unit in the last layer): its only mask adds 0
-        return np.zeros((b, nu.shape[0], n, W.shape[1]))
-    T = A.transpose(0, 2, 1)[..., None] * (W / keep)[None, :, None, :]  # (b, u, n, C)
-    Z = nu @ T.reshape(b, u, -1)  # one GEMM per outer mask block
-    return Z.reshape(b, nu.shape[0], n, W.shape[1])
+def _half_map(W, nu, keep):
+    """``M (u, 2^h · C)`` with ``M[i, (a, c)] = ν_ai W_ic / keep``: a half's logits are ``A @ M``."""
+    u, C = W.shape
+    M = nu.T[:, :, None] * (W / keep)[:, None, :]  # (u, 2^h, C); ν is 0/1, so each entry is exact
+    return M.reshape(u, nu.shape[0] * C)
+
+
+def _row_range(Z):
+    """``(Z.max(axis=-1), Z.min(axis=-1))`` for a short last axis (the classes), one pass per class."""
+    hi, lo = Z[..., 0].copy(), Z[..., 0].copy()
+    for c in range(1, Z.shape[-1]):
+        np.maximum(hi, Z[..., c], out=hi)
+        np.minimum(lo, Z[..., c], out=lo)
+    return hi, lo
 
 
 def exact_means(Ws: list, bs: list, X: np.ndarray, drop: list[float], *,
@@ -179,36 +186,45 @@ def _exact_means(Ws, bs, X, drop, sizes, k, arithmetic, geometric, output):
         nuA, nuB = all_masks(uA), all_masks(u - uA)
         log_pA = mask_log_probabilities(nuA, last_drop)
         log_pB = mask_log_probabilities(nuB, last_drop)
-        pA, pB = np.exp(log_pA), np.exp(log_pB)
         keep = 1.0 - last_drop
+        MA, MB = _half_map(Ws[-1][:uA], nuA, keep), _half_map(Ws[-1][uA:], nuB, keep)
+    else:  # the last layer's inputs are not masked: half A holds the logits, half B adds 0
+        uA = u
+        log_pA = log_pB = np.zeros(1)
+        MA, MB = Ws[-1], np.zeros((0, C))
+    pA, pB = np.exp(log_pA), np.exp(log_pB)
+    nA, nB = pA.size, pB.size
     k_outer = k - (u if last_drop > 0 else 0)
     n_outer = 2**k_outer
-
+    # Outer masks per block so that their last-layer inputs (outer block × points × u) fit.
+    outer_block = int(max(1, min(n_outer, _BLOCK_ENTRIES // (n * max(u, 1)))))
+    # Points per inner block: its pair normalisers (points × 2^|A| × 2^|B|) stay in cache.
+    step = max(1, _PAIR_ENTRIES // (nA * nB))
+    bias = np.tile(bs[-1], nA)
     mean_logits = np.zeros((n, C))
     mean_prob = np.zeros((n, C))
-    halves = nuA.shape[0] + nuB.shape[0] if last_drop > 0 else 2
-    # Outer masks per block so that the half logits (outer block × halves × points × C) fit.
-    per_outer = n * (C * (halves + u) + u)
-    outer_block = int(max(1, min(n_outer, _BLOCK_ENTRIES // per_outer)))
     for lo in range(0, n_outer, outer_block):
         hi = min(n_outer, lo + outer_block)
         masks, p_outer = _outer_masks(sizes, drop, lo, hi)
         A = _last_inputs(Ws, bs, X, drop, masks)  # (b, n, u)
         b = A.shape[0]
-        if last_drop > 0:
-            ZA = _half_logits(A[..., :uA], Ws[-1][:uA], nuA, keep) + bs[-1]
-            ZB = _half_logits(A[..., uA:], Ws[-1][uA:], nuB, keep)
-        else:  # the last layer's inputs are not masked: one "half" holds the logits
-            ZA = (A @ Ws[-1] + bs[-1])[:, None]
-            ZB = np.zeros((b, 1, n, C))
-            pA = pB = np.ones(1)
-            log_pA = log_pB = np.zeros(1)
+        A = A.reshape(b * n, u)
+        zbar = np.empty((b * n, C))
+        prob = np.empty((b * n, C))
+        for p0 in range(0, b * n, step):
+            p1 = min(b * n, p0 + step)
+            # Every mask's logits for this block of (outer mask, point) pairs, split in halves.
+            ZA = (A[p0:p1, :uA] @ MA + bias).reshape(p1 - p0, nA, C)
+            ZB = (A[p0:p1, uA:] @ MB).reshape(p1 - p0, nB, C)
+            if geometric or output == "identity":
+                # Σ_{a,b} p_a p_b (zA + zB) = Σ_a p_a zA + Σ_b p_b zB
+                zbar[p0:p1] = pA @ ZA + pB @ ZB
+            if arithmetic and output == "softmax":
+                prob[p0:p1] = _factorised_arithmetic(ZA, ZB, pA, pB, log_pA, log_pB)
         if geometric or output == "identity":
-            # Σ_{a,b} p_a p_b (zA + zB) = Σ_a p_a zA + Σ_b p_b zB, then over outer masks.
-            zbar = np.tensordot(pA, ZA, axes=(0, 1)) + np.tensordot(pB, ZB, axes=(0, 1))
-            mean_logits += np.tensordot(p_outer, zbar, axes=(0, 0))
+            mean_logits += np.tensordot(p_outer, zbar.reshape(b, n, C), axes=(0, 0))
         if arithmetic and output == "softmax":
-            mean_prob += _factorised_arithmetic(ZA, ZB, log_pA, log_pB, p_outer)
+            mean_prob += np.tensordot(p_outer, prob.reshape(b, n, C), axes=(0, 0))
     if output == "identity":
         return {key: mean_logits for key, want in (("arithmetic", arithmetic),
                                                     ("geometric", geometric)) if want}
@@ -222,54 +238,36 @@ def _exact_means(Ws, bs, X, drop, sizes, k, arithmetic, geometric, output):
     return out
 
 
-def _factorised_arithmetic(ZA, ZB, log_pA, log_pB, p_outer):
-    """``Σ_o p_o Σ_{a,b} p_a p_b softmax(zA + zB)``, ``(n, C)``, with exp(zA+zB) = exp zA · exp zB.
+def _factorised_arithmetic(ZA, ZB, pA, pB, log_pA, log_pB):
+    """``Σ_{a,b} p_a p_b softmax(zA + zB)`` per point, ``(q, C)``, with exp(zA+zB) = exp zA · exp zB.
 
-    ``ZA (b, 2^|A|, n, C)``, ``ZB (b, 2^|B|, n, C)``, ``log_pA (2^|A|,)``,
-    ``log_pB (2^|B|,)``, ``p_outer (b,)``. Subtracting per-row maxima from zA
-    and zB scales numerator and normaliser of a pair alike; points where a
-    pair normaliser nevertheless comes close to underflow are enumerated pair
-    by pair in log space (:func:`_pairwise_arithmetic`).
+    ``ZA (q, 2^|A|, C)``, ``ZB (q, 2^|B|, C)`` for a block of ``q`` points
+    small enough that its pair normalisers ``(q, 2^|A|, 2^|B|)`` stay in cache;
+    ``pA``, ``pB`` and their logs ``(2^|A|,)``, ``(2^|B|,)``. Subtracting
+    per-row maxima from zA and zB scales numerator and normaliser of a pair
+    alike; points where a pair normaliser nevertheless comes close to
+    underflow are enumerated pair by pair in log space
+    (:func:`_pairwise_arithmetic`).
     """
-    pA, pB = np.exp(log_pA), np.exp(log_pB)
-    b, nA, n, C = ZA.shape
-    nB = ZB.shape[1]
-    EA = np.exp(ZA - ZA.max(axis=3, keepdims=True))
-    EB = np.exp(ZB - ZB.max(axis=3, keepdims=True))
-    # Points of the factorised product: every (outer mask, x) pair.
-    EA = EA.transpose(0, 2, 1, 3).reshape(b * n, nA, C)
-    EB = EB.transpose(0, 2, 1, 3).reshape(b * n, nB, C)
-    # S[a,b] >= EA[a,c] EB[b,c] for every c: a per-point lower bound on every pair
-    # normaliser in O((2^|A| + 2^|B|) C), so S itself is scanned only where it fails.
-    floor = (EA.min(axis=1) * EB.min(axis=1)).max(axis=1)  # (b·n,)
-    unsafe = []
-    wEA = EA * pA[None, :, None]
-    wEB = EB * pB[None, :, None]
-    EBt = np.ascontiguousarray(EB.transpose(0, 2, 1))
-    out = np.empty((b * n, C))
-    step = max(1, min(b * n, _PAIR_ENTRIES // (nA * nB)))
-    # One buffer for the pair normalisers, reused by every block: fresh large
-    # allocations per block cost page faults that showed up in the timings.
-    S_buf, T_buf = np.empty((step, nA, nB)), np.empty((step, nA, C))
-    for lo in range(0, b * n, step):
-        k = min(step, b * n - lo)
-        S, T = S_buf[:k], T_buf[:k]
-        np.matmul(EA[lo:lo + k], EBt[lo:lo + k], out=S)  # every pair's normaliser
-        suspect = np.flatnonzero(floor[lo:lo + k] < _SAFE_NORMALISER)
-        if suspect.size:
-            low = S[suspect].min(axis=(1, 2))
-            unsafe.extend(lo + suspect[low < _SAFE_NORMALISER])
-        # An underflowed S gives inf (and then NaN) here; those points are redone below.
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            np.reciprocal(S, out=S)
-            np.matmul(S, wEB[lo:lo + k], out=T)  # Σ_b p_b E_B[b,c] / S[a,b]
-            out[lo:lo + k] = np.einsum("pac,pac->pc", wEA[lo:lo + k], T)
-    if unsafe:
-        idx = np.asarray(unsafe)
-        za = ZA.transpose(0, 2, 1, 3).reshape(b * n, nA, C)[idx]
-        zb = ZB.transpose(0, 2, 1, 3).reshape(b * n, nB, C)[idx]
-        out[idx] = _pairwise_arithmetic(za, zb, log_pA, log_pB)
-    return np.tensordot(p_outer, out.reshape(b, n, C), axes=(0, 0))
+    hiA, loA = _row_range(ZA)
+    hiB, loB = _row_range(ZB)
+    EA = np.exp(ZA - hiA[..., None])
+    EB = np.exp(ZB - hiB[..., None])
+    # S[a,b] = Σ_c EA[a,c] EB[b,c] >= exp(-(range of zA[a]) - (range of zB[b])): each term
+    # is at least that. A per-point lower bound on every pair normaliser from the rows'
+    # ranges, so S itself is scanned only where the bound fails.
+    log_floor = -((hiA - loA).max(axis=1) + (hiB - loB).max(axis=1))  # (q,)
+    S = EA @ EB.transpose(0, 2, 1)  # every pair's normaliser (q, 2^|A|, 2^|B|)
+    suspect = np.flatnonzero(log_floor < _LOG_SAFE_NORMALISER)
+    unsafe = suspect[S[suspect].min(axis=(1, 2)) < _SAFE_NORMALISER] if suspect.size else suspect
+    # An underflowed S gives inf (and then NaN) here; those points are redone below.
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        np.reciprocal(S, out=S)
+        T = S @ (EB * pB[:, None])  # Σ_b p_b E_B[b,c] / S[a,b]   (q, 2^|A|, C)
+        out = np.einsum("a,qac,qac->qc", pA, EA, T)
+    if unsafe.size:
+        out[unsafe] = _pairwise_arithmetic(ZA[unsafe], ZB[unsafe], log_pA, log_pB)
+    return out
 
 
 def _pairwise_arithmetic(za, zb, log_pA, log_pB):
