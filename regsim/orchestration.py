@@ -157,7 +157,7 @@ def sweep_server(runner: str) -> Iterator[str | None]:
 
     local = find_server()
     if local:  # ``regsim server start``: persistent, so heartbeats are sent (by the flow)
-        with _reporting_to(local), own_heartbeats():
+        with own_heartbeats(reporting_to=local):
             try:
                 yield local
             finally:
@@ -197,7 +197,7 @@ _OWN_HEARTBEAT_S: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def own_heartbeats() -> Iterator[int | None]:
+def own_heartbeats(reporting_to: str | None = None) -> Iterator[int | None]:
     """For flow runs started in this context: the flow sends its heartbeats, not Prefect's thread.
 
     Reads the configured interval (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, at
@@ -206,22 +206,24 @@ def own_heartbeats() -> Iterator[int | None]:
     ``sweep`` flow enters. Same events at the same interval; the difference is
     the end: Prefect's thread sleeps in steps of one second and the flow run's
     end joins it (0-1 s lost per run), :func:`flow_heartbeats` stops at once.
-    Heartbeats configured off stay off. Yields the interval (or None).
+    Heartbeats configured off stay off. With ``reporting_to``, also report to
+    that server (:func:`_reporting_to`) in the same settings change (each
+    change of Prefect's settings costs ~50 ms). Yields the interval (or None).
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     seconds = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
-    if seconds is None:
-        yield None
-        return
-    try:
-        from prefect.flow_engine import MINIMUM_HEARTBEAT_INTERVAL as minimum
-    except ImportError:
-        minimum = 30
-    seconds = max(int(seconds), int(minimum))
+    if seconds is not None:
+        try:
+            from prefect.flow_engine import MINIMUM_HEARTBEAT_INTERVAL as minimum
+        except ImportError:
+            minimum = 30
+        seconds = max(int(seconds), int(minimum))
+    updates = {} if seconds is None else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     token = _OWN_HEARTBEAT_S.set(seconds)
     try:
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with (_reporting_to(reporting_to, updates) if reporting_to
+              else temporary_settings(updates=updates) if updates else contextlib.nullcontext()):
             yield seconds
     finally:
         _OWN_HEARTBEAT_S.reset(token)
