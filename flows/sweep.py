@@ -586,6 +586,17 @@ def sweep(spec: dict | str, out: str = DEFAULT_OUT, chunk_size: int | None = Non
         (``diverged``, ``not_converged``) are results: Completed, with a
         WARNING log line each. See ``regsim.flows.run_view``.
     """
+    from regsim.orchestration import flow_heartbeats
+
+    with flow_heartbeats():  # when run_sweep asked for them (see regsim.orchestration)
+        return _sweep(spec, out, chunk_size, progress, rerun, time_budget_s, runner, workers,
+                      dask_address)
+
+
+def _sweep(spec: dict | str, out: str, chunk_size: int | None, progress: bool, rerun: bool,
+           time_budget_s: float | None, runner: str | None, workers: int | None,
+           dask_address: str | None) -> dict:
+    """The ``sweep`` flow's work, inside its flow run (the arguments are the flow's)."""
     from prefect.context import FlowRunContext
     from prefect.runtime import flow_run
 

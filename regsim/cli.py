@@ -346,10 +346,13 @@ def cmd_sweep(args) -> int:
     name, n_cells = spec.name, spec.n_cells
     print(f"regsim: sweep {name!r}: {n_cells} cells -> {args.out}/{name}/ "
           f"({'dask' if args.dask_address else args.runner} runner)", file=sys.stderr)
-    if not _run_options_ok(args):
+    if not _run_options_ok(args):  # imports Prefect
         return 2
     _writable_store(args.out, name)
     _prefect_server_answers()
+    import regsim.flows.sweep  # noqa: F401  (the flow; run_sweep would import it next)
+
+    _start_up_done()
     try:
         summary = run_sweep(spec, out=args.out, chunk_size=args.chunk_size,
                             progress=not args.no_progress, runner=args.runner,
@@ -690,10 +693,58 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"regsim: warning: {text[0] if text else category.__name__}", file=sys.stderr)
 
 
+#: True while :func:`console_main` holds the garbage collector off during start-up.
+_GC_HELD = False
+
+
+def _start_up_done() -> None:
+    """End of start-up in a ``regsim`` process: collect garbage again (see :func:`console_main`)."""
+    global _GC_HELD
+    if _GC_HELD:
+        import gc
+
+        _GC_HELD = False
+        gc.freeze()  # what the imports built lives as long as the process: never traverse it
+        gc.enable()
+
+
+def console_main() -> int:
+    """The ``regsim`` command (console script, ``python -m regsim.cli``): :func:`main`, in a
+    process of its own, with the garbage collector set for a process that starts and ends.
+
+    Start-up imports Prefect, pydantic and NumPy: about a million objects that live as
+    long as the process, over which Python's collector ran full collections several
+    times (0.1-0.2 s). It is off until the command's imports are done (``regsim sweep``:
+    Prefect and the flow module; other commands: at once), then those objects are
+    frozen out of later collections. At exit the interpreter's final collections would
+    traverse every object again (0.3-0.4 s measured): everything is frozen first.
+    Reference counting frees objects as usual throughout; only cycles wait.
+    ``main(argv)`` called in-process (tests, notebooks) leaves the collector alone.
+    """
+    import gc
+
+    global _GC_HELD
+    if gc.isenabled():
+        gc.disable()
+        _GC_HELD = True
+    try:
+        return main()
+    finally:
+        _start_up_done()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        gc.freeze()  # the process ends now: no final traversal of every object
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
     args = build_parser().parse_args(argv)
+    if args.func is not cmd_sweep:  # the sweep ends its start-up after importing Prefect
+        _start_up_done()
     _use_plugins_dirs(args.plugins_dir)
     try:
         with warnings.catch_warnings():  # restores Python's own display afterwards
@@ -717,4 +768,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

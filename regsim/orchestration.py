@@ -16,19 +16,24 @@ flow's settings with each task.
 
 On a temporary server :func:`sweep_server` also turns flow-run heartbeats off:
 they exist so that a persistent server can tell a crashed run from a running
-one, the temporary server dies with the sweep, and each heartbeat thread costs
-a flow run up to a second at its end. With ``PREFECT_API_URL`` set they stay
-as Prefect configures them.
+one, and the temporary server dies with the sweep. On a persistent server
+(``PREFECT_API_URL`` or ``regsim server start``) they are sent at the interval
+Prefect is configured with, but by the sweep flow itself
+(:func:`flow_heartbeats`): Prefect's heartbeat thread sleeps in whole seconds
+and the end of every flow run waits for it, 0-1 s (0.5 s on average), a sixth
+of a small sweep's whole time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import threading
 from typing import Any, Iterator
 
-__all__ = ["RUNNERS", "TASK_COST_S", "chunk_task_runner", "make_task_runner", "runner_kind",
-           "runner_workers", "sweep_server"]
+__all__ = ["RUNNERS", "TASK_COST_S", "chunk_task_runner", "flow_heartbeats", "make_task_runner",
+           "own_heartbeats", "runner_kind", "runner_workers", "sweep_server"]
 
 RUNNERS = ("threads", "processes", "dask")
 
@@ -133,7 +138,8 @@ def sweep_server(runner: str) -> Iterator[str | None]:
     temporary server in this process on first use. Otherwise it starts the
     temporary server once, sets ``PREFECT_API_URL`` for this process and its
     children for the duration, and stops the server after. On a temporary
-    server, flow-run heartbeats are off for the duration.
+    server, flow-run heartbeats are off for the duration; on the others the
+    sweep flow sends them itself (:func:`own_heartbeats`).
     """
     from prefect.settings import (
         PREFECT_API_URL,
@@ -144,13 +150,14 @@ def sweep_server(runner: str) -> Iterator[str | None]:
 
     configured = PREFECT_API_URL.value()
     if configured:
-        yield configured
+        with own_heartbeats():
+            yield configured
         return
     from .local_server import find_server
 
     local = find_server()
-    if local:  # ``regsim server start``: persistent, so heartbeats stay as Prefect sets them
-        with _reporting_to(local):
+    if local:  # ``regsim server start``: persistent, so heartbeats are sent (by the flow)
+        with own_heartbeats(reporting_to=local):
             try:
                 yield local
             finally:
@@ -181,6 +188,104 @@ def sweep_server(runner: str) -> Iterator[str | None]:
         if guardian is not None:
             guardian.terminate()
             guardian.wait()
+
+
+#: Seconds between the heartbeats the sweep flow sends itself (:func:`flow_heartbeats`),
+#: set by :func:`own_heartbeats`; None: Prefect's own heartbeat thread, or none, as configured.
+_OWN_HEARTBEAT_S: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "regsim_own_heartbeat_s", default=None)
+
+
+@contextlib.contextmanager
+def own_heartbeats(reporting_to: str | None = None) -> Iterator[int | None]:
+    """For flow runs started in this context: the flow sends its heartbeats, not Prefect's thread.
+
+    Reads the configured interval (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, at
+    least Prefect's minimum of 30 s), turns Prefect's heartbeat thread off for
+    the duration and hands the interval to :func:`flow_heartbeats`, which the
+    ``sweep`` flow enters. Same events at the same interval; the difference is
+    the end: Prefect's thread sleeps in steps of one second and the flow run's
+    end joins it (0-1 s lost per run), :func:`flow_heartbeats` stops at once.
+    Heartbeats configured off stay off. With ``reporting_to``, also report to
+    that server (:func:`_reporting_to`) in the same settings change (each
+    change of Prefect's settings costs ~50 ms). Yields the interval (or None).
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    seconds = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
+    if seconds is not None:
+        try:
+            from prefect.flow_engine import MINIMUM_HEARTBEAT_INTERVAL as minimum
+        except ImportError:
+            minimum = 30
+        seconds = max(int(seconds), int(minimum))
+    updates = {} if seconds is None else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    token = _OWN_HEARTBEAT_S.set(seconds)
+    try:
+        with (_reporting_to(reporting_to, updates) if reporting_to
+              else temporary_settings(updates=updates) if updates else contextlib.nullcontext()):
+            yield seconds
+    finally:
+        _OWN_HEARTBEAT_S.reset(token)
+
+
+@contextlib.contextmanager
+def flow_heartbeats() -> Iterator[int | None]:
+    """Inside a flow run: send its heartbeats while the block runs, if :func:`own_heartbeats` asked.
+
+    The event Prefect's flow engine sends (``prefect.flow-run.heartbeat``; the
+    flow run as resource; its flow, deployment and tags as related resources),
+    first at once, then every interval, from a daemon thread that waits on an
+    event, so that leaving the block stops it without delay. Outside
+    :func:`own_heartbeats` (a deployment run, a subflow of a user's flow) this
+    does nothing: Prefect's own heartbeats apply. Yields the interval (or None).
+    """
+    from prefect.context import FlowRunContext
+
+    seconds = _OWN_HEARTBEAT_S.get()
+    context = FlowRunContext.get()
+    flow_run = getattr(context, "flow_run", None)
+    if seconds is None or flow_run is None:
+        yield None
+        return
+    from prefect import __version__ as prefect_version
+    from prefect.events import emit_event
+    from prefect.events.related import tags_as_related_resources
+    from prefect.events.schemas.events import RelatedResource
+
+    resource = {"prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
+                "prefect.resource.name": flow_run.name or "",
+                "prefect.version": prefect_version}
+    related = []
+    if flow_run.flow_id:
+        related.append(RelatedResource.model_validate({
+            "prefect.resource.id": f"prefect.flow.{flow_run.flow_id}",
+            "prefect.resource.role": "flow",
+            "prefect.resource.name": context.flow.name if context.flow else ""}))
+    if flow_run.deployment_id:
+        related.append(RelatedResource.model_validate({
+            "prefect.resource.id": f"prefect.deployment.{flow_run.deployment_id}",
+            "prefect.resource.role": "deployment"}))
+    related += tags_as_related_resources(set(flow_run.tags or []))
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            try:
+                emit_event(event="prefect.flow-run.heartbeat", resource=resource, related=related)
+            except Exception:  # like Prefect's: a lost heartbeat must not fail the sweep
+                pass
+            stop.wait(seconds)
+
+    # the thread sees this context's settings (the server URL), as Prefect's does
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,),
+                              name="regsim-flow-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield seconds
+    finally:
+        stop.set()
+        thread.join(timeout=2)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -11,6 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REGSIM = [sys.executable, "-m", "regsim.cli"]
+
+
+def _post(url, path, body):
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def _run(args, env, **kw):
@@ -46,6 +54,21 @@ def test_server_start_is_found_by_sweeps_which_record_their_runs_on_it(tmp_path)
                                     timeout=10) as response:
             flow_run = json.loads(response.read())
         assert flow_run["state"]["type"] == "COMPLETED"
+        # its task runs too, each Completed, and the heartbeat the flow sent itself
+        # (regsim.orchestration.flow_heartbeats; events are stored asynchronously)
+        task_runs = _post(state["url"], "/task_runs/filter", {
+            "flow_runs": {"id": {"any_": [manifest["flow_run_id"]]}}})
+        assert len(task_runs) >= 1
+        assert {t["state"]["type"] for t in task_runs} == {"COMPLETED"}
+        beats = []
+        for _ in range(40):
+            beats = _post(state["url"], "/events/filter", {"filter": {
+                "event": {"name": ["prefect.flow-run.heartbeat"]},
+                "resource": {"id": [f"prefect.flow-run.{manifest['flow_run_id']}"]}}})["events"]
+            if beats:
+                break
+            time.sleep(0.5)
+        assert len(beats) == 1
         # a second sweep resumes against the same server: nothing to do
         again = _run(["sweep", "examples/quickstart.yaml", "--out", str(tmp_path / "out"),
                       "--no-progress"], env)

@@ -169,19 +169,63 @@ def test_sweep_server_turns_heartbeats_off_only_on_a_temporary_server():
         temporary_settings,
     )
 
-    from regsim.orchestration import sweep_server
+    from regsim.orchestration import _OWN_HEARTBEAT_S, sweep_server
 
     configured = 180  # Prefect's default (the session's test server turns them off)
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: configured},
                             restore_defaults={PREFECT_API_URL}):
         with sweep_server("threads") as url:  # Prefect's own temporary server, in-process
             assert url is None and PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+            assert _OWN_HEARTBEAT_S.get() is None
         assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == configured
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:1/api",
                                      PREFECT_FLOWS_HEARTBEAT_FREQUENCY: configured}):
-        with sweep_server("processes") as url:  # a configured server: left alone
-            assert url == "http://127.0.0.1:1/api"
-            assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == configured
+        with sweep_server("processes") as url:  # a configured server: heartbeats at the
+            assert url == "http://127.0.0.1:1/api"  # configured interval, sent by the flow
+            assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+            assert _OWN_HEARTBEAT_S.get() == configured
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == configured
+        assert _OWN_HEARTBEAT_S.get() is None
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:1/api",
+                                     PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with sweep_server("threads"):  # configured off: stay off
+            assert _OWN_HEARTBEAT_S.get() is None
+
+
+def test_flow_heartbeats_send_prefects_event_and_stop_without_waiting(prefect_server,
+                                                                      monkeypatch):
+    """The sweep flow's own heartbeats: Prefect's event, at once, and no wait at the end."""
+    import time
+
+    import prefect.events
+    from prefect import flow
+
+    from regsim.orchestration import flow_heartbeats, own_heartbeats
+
+    sent = []
+    monkeypatch.setattr(prefect.events, "emit_event", lambda **kw: sent.append(kw))
+
+    @flow(name="heartbeat-probe", validate_parameters=False)
+    def probe():
+        from prefect.runtime import flow_run
+
+        t0 = time.perf_counter()
+        with flow_heartbeats() as seconds:
+            time.sleep(0.05)
+        return seconds, time.perf_counter() - t0, str(flow_run.id)
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 45}):
+        with own_heartbeats() as seconds:
+            assert seconds == 45 and PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+            interval, elapsed, run_id = probe()
+    assert interval == 45 and elapsed < 0.5  # Prefect's thread: up to 1 s more
+    assert [e["event"] for e in sent] == ["prefect.flow-run.heartbeat"]
+    assert sent[0]["resource"]["prefect.resource.id"] == f"prefect.flow-run.{run_id}"
+    assert [r["prefect.resource.role"] for r in sent[0]["related"]] == ["flow"]
+    sent.clear()
+    assert probe()[0] is None and not sent  # outside own_heartbeats: Prefect's own apply
 
 
 def test_run_lock_refuses_a_live_writer_and_takes_over_from_a_dead_one(tmp_path):
