@@ -8,9 +8,15 @@ peer measured in the same run, so they compare across machines; absolute
 times do not.
 
 A benchmark that compares its answers with its peer's reports a boolean
-``same_answers`` (at any depth of its result); when one is false the
-benchmark's status is ``wrong_answers`` and the run exits non-zero, like a
-benchmark that raised: a speed ratio for a different answer is no figure.
+``same_answers`` (at any depth of its result), or ``similar_accuracy`` when
+the peer cannot match bit for bit (another library's random streams); when
+one is false the benchmark's status is ``wrong_answers`` and the run exits
+non-zero, like a benchmark that raised: a speed ratio for a different answer
+is no figure.
+
+A benchmark whose peer cannot be set up on this machine (e.g. PyTorch not
+installable) returns ``{"skipped": "<reason>"}``: its status is ``skipped``,
+listed with the reason, and it does not fail the run.
 
 Usage: ``python benchmarks/run.py [NAME ...]`` (``make bench``), e.g.
 ``python benchmarks/run.py l2_path`` runs only ``bench_l2_path.py``.
@@ -64,10 +70,15 @@ def flatten(result, prefix: str = "") -> dict:
     return out
 
 
+#: Boolean figures saying the two sides answered the same; each must be True.
+ANSWER_CHECKS = ("same_answers", "similar_accuracy")
+
+
 def wrong_answers(result) -> list[str]:
-    """The ``same_answers`` figures of ``result`` (nested dicts allowed) that are not True."""
+    """The answer checks (:data:`ANSWER_CHECKS`) of ``result`` (nested dicts allowed) that are
+    not True."""
     return [key for key, value in flatten(result).items()
-            if key.split(".")[-1] == "same_answers" and value is not True]
+            if key.split(".")[-1] in ANSWER_CHECKS and value is not True]
 
 
 def _fmt(value) -> str:
@@ -95,7 +106,10 @@ def main(argv: list[str] | None = None) -> dict:
             result = load(path).main()
             entry = {"status": "ok", "result": result}
             wrong = wrong_answers(result)
-            if wrong:
+            if isinstance(result, dict) and set(result) == {"skipped"}:
+                entry["status"] = "skipped"
+                print(f"{name}: SKIPPED ({result['skipped']})", flush=True)
+            elif wrong:
                 entry.update(status="wrong_answers",
                              error=f"answers differ from the peer's: {', '.join(wrong)}")
                 print(f"{name}: WRONG ANSWERS ({', '.join(wrong)})", flush=True)
@@ -120,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwritten {RESULTS.relative_to(HERE.parent)} "
           f"({report['machine']['cpu_count']} cores, {report['machine']['platform']})")
-    failed = {n: e["status"] for n, e in report["benchmarks"].items() if e["status"] != "ok"}
+    failed = {n: e["status"] for n, e in report["benchmarks"].items()
+              if e["status"] not in ("ok", "skipped")}
     if failed:
         raise SystemExit(f"benchmarks not ok: {failed}")
     return report

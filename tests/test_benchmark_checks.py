@@ -1,6 +1,7 @@
 """benchmarks/run.py fails a benchmark whose answers differ from its peer's."""
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,6 +44,55 @@ def test_run_exits_non_zero_when_answers_differ(run_module, tmp_path, capsys):
     assert "WRONG ANSWERS (x.same_answers)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["l2_path", "l1_path", "dropout", "bagging"])
+@pytest.mark.parametrize("name", ["l2_path", "l1_path", "dropout", "bagging", "dropout_torch"])
 def test_every_benchmark_with_a_peer_answer_reports_same_answers(name):
     assert '"same_answers"' in (BENCH / f"bench_{name}.py").read_text()
+
+
+def test_dissimilar_accuracy_is_a_wrong_answer(run_module):
+    result = {"row": {"similar_accuracy": False, "speedup": 5.0}}
+    assert run_module.wrong_answers(result) == ["row.similar_accuracy"]
+
+
+def test_skipped_benchmark_is_listed_not_failed(run_module, tmp_path, capsys):
+    _bench(tmp_path, "right", {"x": {"same_answers": True}})
+    (tmp_path / "bench_absent_peer.py").write_text(
+        "def main():\n    return {'skipped': 'pip install torch==2.13.0 failed: no wheel'}\n")
+    try:
+        report = run_module.main(["right", "absent_peer"])
+    finally:
+        sys.modules.pop("bench_absent_peer", None)
+    assert report["benchmarks"]["absent_peer"]["status"] == "skipped"
+    assert "absent_peer: SKIPPED (pip install torch==2.13.0 failed: no wheel)" in (
+        capsys.readouterr().out)
+
+
+@pytest.fixture
+def torch_bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_dropout_torch_under_test",
+                                                  BENCH / "bench_dropout_torch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_torch_row_skipped_when_torch_cannot_be_installed(torch_bench, monkeypatch, tmp_path):
+    calls = []
+
+    def failing_run(command, **kwargs):
+        calls.append(command)
+        if "pip" in command:
+            return subprocess.CompletedProcess(command, 1, "", "WARNING: something\nERROR: No "
+                                               "matching distribution found for torch==2.13.0\n")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(torch_bench.subprocess, "run", failing_run)
+    python, outcome = torch_bench.peer_python(tmp_path / "venv")
+    assert python is None
+    assert outcome == {"skipped": "pip install torch==2.13.0 failed: ERROR: No matching "
+                                  "distribution found for torch==2.13.0"}
+    assert any("venv" in c for c in calls)
+    # main() returns the reason alone, so run.py lists the row as skipped
+    monkeypatch.setattr(torch_bench, "peer_python", lambda: (None, outcome))
+    assert torch_bench.main() == outcome
