@@ -170,22 +170,24 @@ def _torch_version(python: Path) -> str | None:
 def _one_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("ERROR")]
-    return (errors or lines or ["no output"])[-1][:300]
+    # pip's first error names the requirement; later ones point to its documentation
+    return (errors[:1] or lines[-1:] or ["no output"])[0][:300]
 
 
-def peer_python(venv: Path = PEER_VENV) -> tuple[Path | None, dict]:
+def peer_python(venv: Path = PEER_VENV, version: str = TORCH_VERSION
+                ) -> tuple[Path | None, dict]:
     """The Python of the peer's virtualenv, created and given torch if needed, and how.
 
     Returns ``(None, {"skipped": reason})`` when torch cannot be installed.
     """
     python = _venv_python(venv)
-    version = _torch_version(python)
-    if version is not None and version.split("+")[0] == TORCH_VERSION:
+    installed = _torch_version(python)
+    if installed is not None and installed.split("+")[0] == version:
         return python, {"peer_venv": "reused"}
     start = time.perf_counter()
     steps = [([sys.executable, "-m", "venv", "--clear", str(venv)], "python -m venv"),
-             ([str(python), "-m", "pip", "install", "--quiet", f"torch=={TORCH_VERSION}", "numpy"],
-              f"pip install torch=={TORCH_VERSION}")]
+             ([str(python), "-m", "pip", "install", "--quiet", f"torch=={version}", "numpy"],
+              f"pip install torch=={version}")]
     for command, what in steps:
         try:
             out = subprocess.run(command, capture_output=True, text=True, timeout=1800)
@@ -194,7 +196,7 @@ def peer_python(venv: Path = PEER_VENV) -> tuple[Path | None, dict]:
         if out.returncode != 0:
             return None, {"skipped": f"{what} failed: {_one_line(out.stderr or out.stdout)}"}
     if _torch_version(python) is None:
-        return None, {"skipped": f"torch=={TORCH_VERSION} installed but does not import"}
+        return None, {"skipped": f"torch=={version} installed but does not import"}
     return python, {"peer_venv": "created", "peer_venv_s": time.perf_counter() - start}
 
 
@@ -243,8 +245,8 @@ def _write_data(path: Path, prepared) -> None:
 
 # ---------------------------------------------------------------- the row
 
-def main(repeats: int = 3):
-    python, setup = peer_python()
+def main(repeats: int = 3, venv: Path = PEER_VENV, torch_version: str = TORCH_VERSION):
+    python, setup = peer_python(venv, torch_version)
     if python is None:
         print(f"dropout_torch: skipped: {setup['skipped']}")
         return setup
