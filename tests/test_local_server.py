@@ -56,8 +56,13 @@ def test_server_start_is_found_by_sweeps_which_record_their_runs_on_it(tmp_path)
         assert flow_run["state"]["type"] == "COMPLETED"
         # its task runs too, each Completed, and the heartbeat the flow sent itself
         # (regsim.orchestration.flow_heartbeats; events are stored asynchronously)
-        task_runs = _post(state["url"], "/task_runs/filter", {
-            "flow_runs": {"id": {"any_": [manifest["flow_run_id"]]}}})
+        # (Prefect 3 records task runs from their state events, also asynchronously)
+        for _ in range(60):
+            task_runs = _post(state["url"], "/task_runs/filter", {
+                "flow_runs": {"id": {"any_": [manifest["flow_run_id"]]}}})
+            if task_runs and {t["state"]["type"] for t in task_runs} == {"COMPLETED"}:
+                break
+            time.sleep(0.5)
         assert len(task_runs) >= 1
         assert {t["state"]["type"] for t in task_runs} == {"COMPLETED"}
         beats = []
