@@ -22,7 +22,10 @@ normaliser of every pair is then one matrix product per point,
     p̄(c) = Σ_a p_a E_A[a,c] Σ_b (p_b E_B[b,c] / S[a,b]),
 
 two batched matrix products per block of points: ``2^|A| + 2^|B|`` exponentials
-per point instead of ``2^|A|·2^|B|``. Masks of earlier layers (the "outer"
+per point instead of ``2^|A|·2^|B|``. Points are taken in blocks small enough
+that their half logits and pair normalisers stay in cache (``_PAIR_ENTRIES``):
+every step (logits, maxima, exponentials, both products) then reads cache, not
+memory, which made the enumeration about twice as fast as whole-array passes. Masks of earlier layers (the "outer"
 masks) are enumerated in blocks and their (outer mask, point) pairs are treated
 as extra points. There is no Python loop over masks: loops run over blocks.
 
@@ -52,7 +55,8 @@ __all__ = ["all_masks", "mask_probabilities", "mask_log_probabilities", "droppab
 
 #: Working-memory budget per block of the enumeration, in float64 entries (64 MiB).
 _BLOCK_ENTRIES = 8 * 2**20
-#: Pair normalisers held at once (points × 2^|A| × 2^|B|), in float64 entries (16 MiB).
+#: Pair normalisers held at once (points × 2^|A| × 2^|B|), in float64 entries (2 MiB: a
+#: block of points and its pair normalisers stay in a core's cache through every pass).
 _PAIR_ENTRIES = 2**18
 #: Smallest factorised pair normaliser trusted; below it a point is enumerated pair by pair.
 #: Terms lost to underflow are below ~2.3e-308 each, i.e. < 1e-25 of such a normaliser.
