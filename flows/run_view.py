@@ -6,7 +6,8 @@ Prefect's conventions, applied to a sweep:
   ``runner:<kind>``; task runs ``chunk-00003 (120 cells, seeds 0-9)``;
 - a progress artifact updated as chunks finish; at the end a table artifact
   (cells by status, then one row per claim), a markdown artifact (the report's
-  claim sentences) and link artifacts to the results and the report;
+  claim sentences, and the ``regsim report`` command that writes the figures)
+  and a link artifact to the results;
 - the final state: ``Failed`` (message: the counts and the first errors) when a
   cell errored or a chunk could not be stored, the rows that succeeded stay
   stored; ``Completed`` otherwise, with a WARNING log line per non-ok result
@@ -303,6 +304,5 @@ def _publish(summary, *, sweep_name, spec_hash, runner, counts, claims, run_dir,
                              description=f"{sweep_name} run {run_id}: the report's sentences")
     create_link_artifact(run_dir.resolve().as_uri(), link_text=f"results: {run_dir}",
                          key=f"{key}-results-dir", description="the run's Parquet parts")
-    report = (run_dir / "_report" / "index.html").resolve()
-    create_link_artifact(report.as_uri(), link_text=f"report: {report}", key=f"{key}-report",
-                         description=f"written by `regsim report {run_dir}`")
+    # No link to the report: the sweep does not write it (`regsim report` does, on demand),
+    # and a link to a page that does not exist would claim one; the markdown says how.

@@ -509,8 +509,10 @@ def _run_chunks(todo: Iterator[list[Cell]], n_todo: int, n_groups: int, task_run
         sizes = plan_chunk_sizes(measured, n_rest, TASK_COST_S[kind], n_workers)
         n_chunks = len(sizes) if len(sizes) > 1 else math.ceil(n_rest / sizes[0])
         bar.n_chunks += n_chunks - 1
-        logger.info("pilot: %.3g ms per cell; %d more chunks on %s (%d workers)",
-                    1e3 * measured, n_chunks, kind, n_workers)
+        # Chunks close at fit-group boundaries, so their number is known only as they are packed.
+        logger.info("pilot: %.3g ms per cell; the other %d cells follow in chunks of at least "
+                    "%d cells (whole fit groups) on %s (%d workers)",
+                    1e3 * measured, n_rest, min(sizes), kind, n_workers)
         collect(pack_chunks(todo, sizes, start_index + submitted))
     bar.n_chunks = submitted
     return failed

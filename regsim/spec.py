@@ -936,15 +936,22 @@ def _metrics(value: Any, registry: Registry) -> list[str]:
 def _zip_groups(value: Any) -> list[list[str]]:
     if value is None:
         return []
-    ok = isinstance(value, list) and all(
-        isinstance(g, list) and len(g) >= 2 and all(isinstance(p, str) for p in g)
-        and (all("." in p for p in g) or all(p in SLOTS for p in g))
-        for g in value
-    )
-    if not ok:
-        raise SpecError(f"zip: must be a list of groups, each of parameter paths like "
-                        f"[problem.n_train, problem.noise] or of component slots like "
-                        f"[learner, penalty], got {brief(value)}")
+    usage = ("a list of groups, each of parameter paths like [problem.n_train, problem.noise] "
+             "or of component slots like [learner, penalty]")
+    if not isinstance(value, list):
+        raise SpecError(f"zip: must be {usage}, got {brief(value)}")
+    for i, g in enumerate(value):
+        if not (isinstance(g, list) and len(g) >= 2 and all(isinstance(p, str) for p in g)):
+            raise SpecError(f"zip[{i}]: must be a list of at least two slots or parameter paths "
+                            f"({usage}), got {brief(g)}")
+        if all("." in p for p in g) or all(p in SLOTS for p in g):
+            continue
+        if any("." in p for p in g):
+            bad = next(p for p in g if "." not in p)
+            raise SpecError(f"zip[{i}]: {bad!r} is not a parameter path (slot.param), and a group "
+                            f"zips parameter paths or component slots, not both; got {brief(g)}")
+        bad = next(p for p in g if p not in SLOTS)
+        raise SpecError(f"zip[{i}]: unknown slot {bad!r}; allowed: {', '.join(SLOTS)}")
     seen = [p for g in value for p in g]
     if len(set(seen)) != len(seen):
         raise SpecError("zip: a key path appears in more than one group")

@@ -69,7 +69,12 @@ def test_errored_cells_fail_the_flow_run_and_keep_the_rows(prefect_server, tmp_p
                          for n in names), names
     kinds = {a.type for a in artifacts}
     assert {"table", "markdown", "progress"} <= kinds  # Prefect stores links as markdown
-    assert any("file://" in str(a.data) and (a.key or "").endswith("-report") for a in artifacts)
+    assert any("file://" in str(a.data) and (a.key or "").endswith("-results-dir")
+               for a in artifacts)
+    # no link to a report page the sweep did not write; the summary says how to write it
+    assert not any((a.key or "").endswith("-report") for a in artifacts)
+    summary = next(a for a in artifacts if a.type == "markdown" and "regsim report" in str(a.data))
+    assert str(run_dir) in str(summary.data)
     progress = [a for a in artifacts if a.type == "progress"]
     assert float(progress[0].data) == 100.0
     table = next(a for a in artifacts if a.type == "table")
@@ -97,9 +102,10 @@ def test_completed_run_has_claims_in_its_artifacts(prefect_server, small_spec, t
     assert "L2 with least_squares" in markdown
     table = next(a for a in artifacts if a.key == "regsim-small-results").data
     assert "max_abs_gap" in str(table) and "L2 with least_squares" in str(table)
-    links = [a.data for a in artifacts if (a.key or "").startswith("regsim-small-results-dir")
-             or (a.key or "").startswith("regsim-small-report")]
-    assert any("/_report/index.html" in link for link in links), links
+    links = [a.data for a in artifacts if (a.key or "").startswith("regsim-small-results-dir")]
+    assert any(summary["run_dir"].split("/")[-1] in link for link in links), links
+    # the report is not written by the sweep: the summary gives the command that writes it
+    assert f"regsim report {summary['run_dir']}" in markdown
 
 
 def test_diverged_cells_leave_the_run_completed_with_a_warning(prefect_server, tmp_path,

@@ -71,6 +71,12 @@ def _with(path, value, **top):
     (_with(["penalty", "alpha"], [0.1, 0.2, 0.1]),
      ["same cell twice", "penalty=l2(alpha=0.1)", "repeated value"]),
     (dict(BASE, colour="red"), ["colour", "unknown top-level key", "allowed:", "penalty"]),
+    (dict(BASE, zip=[["learner", "penalti"]]),
+     ["zip[0]", "unknown slot 'penalti'", "allowed:", "penalty"]),
+    (dict(BASE, zip=[["learner", "problem.n_train"]]),
+     ["zip[0]", "'learner'", "parameter path", "not both"]),
+    (dict(BASE, zip=[["problem.n_train"]]), ["zip[0]", "at least two"]),
+    (dict(BASE, zip="learner"), ["zip:", "list of groups", "'learner'"]),
 ])
 def test_bad_specs_name_key_value_and_what_is_allowed(spec, fragments):
     with pytest.raises(SpecError) as info:
