@@ -277,50 +277,53 @@ def train_networks(data: Dataset, sizes: list[int], penalty: Penalty, rng: np.ra
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     t = 0
     start = time.perf_counter()
-    for epoch in range(n_epochs):
-        order = rng.permutation(n)
-        total = np.zeros(m)
-        for lo in range(0, n, minibatch_size):
-            idx = order[lo:lo + minibatch_size]
-            # one uniform draw per example and unit, shared by the columns, each with its
-            # own drop probability: a column sees the mask it would see trained alone
-            masks = [(rng.random((len(idx), sizes[l]))[None] >= drop[l][:, None, None]
-                      ).astype(float) if masked[l] else None for l in range(L)]
-            Xb = X[idx]
-            if noisy:
-                Xb = Xb + sigma[:, None, None] * noise_rng.standard_normal(Xb.shape)
-            logits, cache = net.forward(Xb, masks, keep)
-            loss, dZ = (squared_loss_grad if regression else cross_entropy_grad)(logits, y[idx])
-            gW, gb = net.backward(dZ, cache)
-            gW = [g + p for g, p in zip(gW, net.unflatten(penalty.grad(net.flat_weights())))]
-            total += loss * len(idx)
-            grads = gW + gb
-            t += 1
-            for p, g, s, s2 in zip(params, grads, state, state2):
-                if optimizer == "adam":
-                    s *= beta1
-                    s += (1 - beta1) * g
-                    s2 *= beta2
-                    s2 += (1 - beta2) * g * g
-                    step = lr * (s / (1 - beta1**t)) / (np.sqrt(s2 / (1 - beta2**t)) + eps)
-                else:
-                    s *= momentum
-                    s += g
-                    step = lr * s
-                p -= np.where(alive.reshape((m,) + (1,) * (p.ndim - 1)), step, 0.0)
-            if max_norm is not None:
-                for W in net.weights:
-                    norms = np.linalg.norm(W, axis=1, keepdims=True)  # per unit: incoming
-                    W *= np.minimum(1.0, max_norm / np.maximum(norms, 1e-300))
-        objective = total / n + penalty.value(net.flat_weights())
-        trace[:, epoch] = np.where(alive, objective, np.nan)
-        with np.errstate(invalid="ignore"):
+    # A diverging column overflows inside an epoch (RuntimeWarnings that would reach the
+    # user's terminal); its non-finite objective is caught at the epoch's end and the
+    # column reported ``diverged``, so the floating-point warnings are silenced here.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(n_epochs):
+            order = rng.permutation(n)
+            total = np.zeros(m)
+            for lo in range(0, n, minibatch_size):
+                idx = order[lo:lo + minibatch_size]
+                # one uniform draw per example and unit, shared by the columns, each with its
+                # own drop probability: a column sees the mask it would see trained alone
+                masks = [(rng.random((len(idx), sizes[l]))[None] >= drop[l][:, None, None]
+                          ).astype(float) if masked[l] else None for l in range(L)]
+                Xb = X[idx]
+                if noisy:
+                    Xb = Xb + sigma[:, None, None] * noise_rng.standard_normal(Xb.shape)
+                logits, cache = net.forward(Xb, masks, keep)
+                loss, dZ = (squared_loss_grad if regression else cross_entropy_grad)(logits, y[idx])
+                gW, gb = net.backward(dZ, cache)
+                gW = [g + p for g, p in zip(gW, net.unflatten(penalty.grad(net.flat_weights())))]
+                total += loss * len(idx)
+                grads = gW + gb
+                t += 1
+                for p, g, s, s2 in zip(params, grads, state, state2):
+                    if optimizer == "adam":
+                        s *= beta1
+                        s += (1 - beta1) * g
+                        s2 *= beta2
+                        s2 += (1 - beta2) * g * g
+                        step = lr * (s / (1 - beta1**t)) / (np.sqrt(s2 / (1 - beta2**t)) + eps)
+                    else:
+                        s *= momentum
+                        s += g
+                        step = lr * s
+                    p -= np.where(alive.reshape((m,) + (1,) * (p.ndim - 1)), step, 0.0)
+                if max_norm is not None:
+                    for W in net.weights:
+                        norms = np.linalg.norm(W, axis=1, keepdims=True)  # per unit: incoming
+                        W *= np.minimum(1.0, max_norm / np.maximum(norms, 1e-300))
+            objective = total / n + penalty.value(net.flat_weights())
+            trace[:, epoch] = np.where(alive, objective, np.nan)
             bad = alive & ~np.isfinite(objective)
-        for i in np.flatnonzero(bad):
-            message[i] = f"training objective non-finite at epoch {epoch + 1} (lr {lr:g})"
-        alive &= ~bad
-        if not alive.any():
-            break
+            for i in np.flatnonzero(bad):
+                message[i] = f"training objective non-finite at epoch {epoch + 1} (lr {lr:g})"
+            alive &= ~bad
+            if not alive.any():
+                break
     status = np.where(alive, "ok", "diverged").astype(object)
     return TrainingResult(net, status, message, trace, time.perf_counter() - start,
                           n_epochs * n)
