@@ -20,7 +20,7 @@ def _proxies(measured: str, theory: str, colour: str = "0.3"):
     """Legend entries that say which marks are measured and which are theory."""
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], marker="o", ls="", color=colour, label=measured),
+    return [Line2D([], [], marker="o", ls="", mfc="none", mew=1.5, color=colour, label=measured),
             Line2D([], [], ls="-", color=colour, label=theory)]
 
 
@@ -89,9 +89,12 @@ class L2Shrinkage(_FigurePlot):
             ax.set_xscale("log" if alpha.min() > 0 else "linear")
             ax.set_xlabel("penalty.alpha (α)")
             ax.set_ylabel("shrinkage (qᵢᵀw̃)/(qᵢᵀw*)")
-            ax.set_title(textwrap.fill(label, 36) if label else "L2, least squares")
+            title = label if label else "L2, least squares"
+            if picks.size < lam.size:  # say that the other directions are not drawn
+                title += f" ({picks.size} of {lam.size} eigendirections)"
+            ax.set_title(textwrap.fill(title, 40))
             # each panel has its own eigenvalues: its own legend, below it
-            ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+            ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2,
                       frameon=False)
         return fig
 
