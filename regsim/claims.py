@@ -254,14 +254,22 @@ def _dropout(df) -> list[Claim]:
             axis = drop_axis(sub)
             if axis not in sub:
                 continue
-            med = sub.groupby(axis)["geom_max_abs_dp"].median()
+            stats = sub.groupby(axis)["geom_max_abs_dp"].agg(["median", "min", "max", "count"])
             word = axis.split(".")[-1]
-            parts = ", ".join(f"{format_number(v)} at {word} {d:g}" for d, v in med.items())
+            # the spread over seeds beside each median, so a trend the medians suggest can be
+            # read against the noise
+            parts = ", ".join(
+                f"{format_number(r['median'])}"
+                + (f" ({format_number(r['min'])}–{format_number(r['max'])})" if r["count"] > 1
+                   else "")
+                + f" at {word} {d:g}" for d, r in stats.iterrows())
+            spread = "median (range) over seeds" if (stats["count"] > 1).any() else "one seed"
             out.append(Claim("dropout", subject,
                              f"dropout with {subject}: weight scaling is off the normalised "
-                             f"geometric mean by {parts} (max |Δp|, median over seeds; "
+                             f"geometric mean by {parts} (max |Δp|, {spread}; "
                              f"{len(sub)} cells).",
-                             len(sub), {f"gap_at_{d:g}": float(v) for d, v in med.items()}))
+                             len(sub), {f"gap_at_{d:g}": float(v)
+                                        for d, v in stats["median"].items()}))
     return out
 
 

@@ -151,9 +151,11 @@ def _expected_numbers(rows) -> dict[tuple[str, str], list[float]]:
             out[("dropout", learner)] = [max(r["geom_max_abs_dp"] for r in ws)]
         else:
             drops = sorted({r["ensembler.drop_hidden"] for r in ws})
-            out[("dropout", learner)] = [
-                float(np.median([r["geom_max_abs_dp"] for r in ws
-                                 if r["ensembler.drop_hidden"] == d])) for d in drops]
+            out[("dropout", learner)] = []
+            for d in drops:  # the median and, over several seeds, the range beside it
+                gaps = [r["geom_max_abs_dp"] for r in ws if r["ensembler.drop_hidden"] == d]
+                out[("dropout", learner)] += [float(np.median(gaps))] + (
+                    [min(gaps), max(gaps)] if len(gaps) > 1 else [])
     return out
 
 
