@@ -440,10 +440,11 @@ def _run_chunks(todo: Iterator[list[Cell]], n_todo: int, n_groups: int, task_run
     Returns the chunks that failed. Chunks are packed from the stream as they
     are submitted, at most :data:`AHEAD_PER_WORKER` per worker ahead of those
     finished, so memory holds a few chunks' cells whatever the sweep's size.
-    With ``chunk_size``: chunks of that many cells. Without: pilot chunks first
-    (whole fit groups holding the first ~1% of the ``n_groups`` groups, one
-    chunk per worker, so every worker process starts at once) to measure the cost per cell, then the rest
-    in the sizes :func:`plan_chunk_sizes` gives. A chunk that still fails after
+    With ``chunk_size``: chunks of that many cells. Without: pilot chunks
+    first (whole fit groups holding the first ~1% of the ``n_groups`` groups,
+    one chunk per worker, so every worker process starts at once) to measure
+    the cost per cell, then the rest in the sizes :func:`plan_chunk_sizes`
+    gives. A chunk that still fails after
     its retries is reported, never counted as done.
     """
     failed: list[str] = []

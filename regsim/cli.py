@@ -29,7 +29,8 @@ EPILOG = """examples:
   regsim sweep examples/quickstart.yaml --runner processes --workers 2
   regsim sweep examples/quickstart.yaml --runner dask --dask-address tcp://10.0.0.5:8786
   regsim server start                 a local Prefect server (UI) that later sweeps reuse
-  regsim serve examples/quickstart.yaml --cron "0 2 * * *"   (needs a server: regsim server start or PREFECT_API_URL)
+  regsim serve examples/quickstart.yaml --cron "0 2 * * *"
+                                      (needs a server: regsim server start or PREFECT_API_URL)
   regsim show data/results/quickstart
   regsim show data/results/quickstart --run latest
   regsim report data/results/quickstart          (writes data/results/quickstart/_report)
@@ -596,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("sweep", help="run a spec as a Prefect flow, store Parquet",
-                       description="Run a sweep as a Prefect flow: on the server of PREFECT_API_URL "
-                                   "when set, else on the one `regsim server start` runs, else on "
+                       description="Run a sweep as a Prefect flow: on the server of "
+                                   "PREFECT_API_URL when set, else on the one `regsim server start` runs, else on "
                                    "Prefect's temporary local server (started and stopped by this "
                                    "command, seconds each). Writes one Parquet part per "
                                    "chunk of cells and a manifest under OUT/<name>/<run_id>/. "
