@@ -771,8 +771,8 @@ class SpecPlan:
             key = tuple(c[0] for ax, c in enumerate(choices) if ax not in free)
             by_fit.setdefault(key, []).append((choices, dims))
         for members in by_fit.values():
-            fit_at = [i for i, d in enumerate(members[0][1]) if d[2] not in free and not d[1]]
-            fit_sizes = [members[0][1][i][0] for i in fit_at]
+            # the fit slots' dims are the same in every member (same choices on those axes)
+            fit_sizes = [members[0][1][i][0] for i in _fit_dims(members[0][1], free)]
             for o_fit in range(math.prod(fit_sizes)):
                 fit_digits = _radix(o_fit, fit_sizes)
                 yield from self._fit_configuration(members, free, fit_digits, block_cells)
@@ -782,8 +782,7 @@ class SpecPlan:
         points = []  # per group of a seed: the combination indices of its cells
         for choices, dims in members:
             digits = [0] * len(dims)
-            for i, d in zip([i for i, dim in enumerate(dims) if dim[2] not in free and not dim[1]],
-                            fit_digits):
+            for i, d in zip(_fit_dims(dims, free), fit_digits):
                 digits[i] = d
             outer = [i for i, d in enumerate(dims) if d[2] in free and not d[1]]
             inner = [i for i, d in enumerate(dims) if d[1]]
@@ -834,6 +833,11 @@ def _alt_dims(alt, ax: int, where: tuple) -> list[tuple]:
         return []
     return [(len(values), bool(alt.cls.params[key].path), ax, where, key)
             for key, values in alt.axes.items()]
+
+
+def _fit_dims(dims: list, free: set) -> list[int]:
+    """Positions in ``dims`` of the non-path dims of the fit slots' axes (not in ``free``)."""
+    return [i for i, d in enumerate(dims) if d[2] not in free and not d[1]]
 
 
 def _combine(digits: list[int], sizes: list[int]) -> int:
